@@ -1,0 +1,326 @@
+//! Wiring: `run` starts every stage in order and stops them in order; `detect` runs the model
+//! on still images.
+//!
+//! Start: config → detector (refuses a bad model before anything else starts) → RTSP replay
+//! children → one ingest supervisor per camera → the analysis thread → the web server.
+//! Stop (first SIGINT/SIGTERM): ingest → analysis → web → children. A second signal exits at once.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::analysis::{self, AnalysisOptions};
+use crate::cameras::CameraRecord;
+use crate::config::{CameraConfig, Config, ConfigError, RtspReplayConfig};
+use crate::detector::{Detector, DetectorError, Timings};
+use crate::http::{self, ApiState};
+use crate::ingest::CameraIngest;
+use crate::postprocess::LabeledDetection;
+
+/// Why the appliance could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Detector(#[from] DetectorError),
+    #[error("GStreamer: {0}")]
+    Gstreamer(String),
+    #[error("{0}")]
+    Io(String),
+}
+
+/// How `run` was asked to start.
+#[derive(Debug, Default)]
+pub struct RunOptions {
+    /// A config file; `None` runs the embedded demo.
+    pub config: Option<PathBuf>,
+    /// `NAME=URL` cameras from the command line.
+    pub cameras: Vec<String>,
+    /// Overrides `http.bind`.
+    pub http: Option<SocketAddr>,
+    pub print_detections: bool,
+}
+
+/// The config `run` will use: the file or the embedded demo, with command-line overrides.
+/// Cameras given on the command line without a config file replace the demo entirely.
+pub fn resolve_config(opts: &RunOptions, home: &Path) -> Result<Config, ConfigError> {
+    let mut config = match &opts.config {
+        Some(path) => Config::load(path)?,
+        None => Config::demo(home)?,
+    };
+    if !opts.cameras.is_empty() && opts.config.is_none() {
+        config.cameras.clear();
+        config.rtsp_replay.clear();
+    }
+    for (i, spec) in opts.cameras.iter().enumerate() {
+        let field = format!("--camera #{}", i + 1);
+        let (name, url) = spec.split_once('=').ok_or_else(|| {
+            ConfigError::new(
+                "command line",
+                &field,
+                format!("`{}` has no `=`", crate::config::redact_text(spec)),
+            )
+            .fix("write --camera NAME=URL, e.g. --camera door=rtsp://192.168.1.20/stream1")
+        })?;
+        let text = format!(
+            "[model]\npath=\"-\"\nfamily=\"ssd\"\nlabels=\"-\"\n[[cameras]]\nname={}\nurl={}\n",
+            toml_string(name),
+            toml_string(url)
+        );
+        let camera: CameraConfig = Config::from_toml(&text, "command line", home)
+            .map_err(|mut e| {
+                e.field = format!("{field} ({})", e.field.replace("cameras[0].", ""));
+                e
+            })?
+            .cameras
+            .remove(0);
+        config.cameras.retain(|c| c.name != camera.name);
+        config.cameras.push(camera);
+    }
+    if let Some(addr) = opts.http {
+        config.http.bind = addr;
+    }
+    Ok(config)
+}
+
+fn toml_string(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into())
+}
+
+/// Runs the appliance until SIGINT/SIGTERM.
+pub fn run(opts: RunOptions) -> Result<(), AppError> {
+    let home = crate::config::find_home();
+    let config = resolve_config(&opts, &home)?;
+    gstreamer::init().map_err(|e| AppError::Gstreamer(e.to_string()))?;
+    let detector = Detector::load(&config.model, &home)?;
+    let model = detector.info().clone();
+    tracing::info!(
+        "model {} ({}, {}x{}, sha256 {}…) on {}",
+        model.path,
+        model.family.as_str(),
+        model.input_width,
+        model.input_height,
+        &model.sha256[..12],
+        model.backend
+    );
+
+    let mut children: Vec<ReplayChild> =
+        config.rtsp_replay.iter().filter_map(start_replay).collect();
+
+    let cameras: Vec<Arc<CameraRecord>> = config
+        .cameras
+        .iter()
+        .cloned()
+        .map(CameraRecord::new)
+        .collect();
+    // One pending wake-up is enough: the analysis thread looks at every slot when it wakes.
+    let (wake_tx, wake_rx) = crossbeam_channel::bounded(1);
+    let mut ingests = Vec::new();
+    for camera in cameras.iter().filter(|c| c.config.enabled) {
+        tracing::info!(camera = camera.name(), "source {}", camera.config.source);
+        ingests.push(
+            CameraIngest::spawn(camera.clone(), wake_tx.clone())
+                .map_err(|e| AppError::Io(format!("cannot start ingest thread: {e}")))?,
+        );
+    }
+    let stop_analysis = Arc::new(AtomicBool::new(false));
+    let analysis = analysis::spawn(
+        detector,
+        cameras.clone(),
+        wake_rx,
+        stop_analysis.clone(),
+        AnalysisOptions {
+            print_detections: opts.print_detections,
+        },
+    )
+    .map_err(|e| AppError::Io(format!("cannot start analysis thread: {e}")))?;
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("tokio")
+        .enable_all()
+        .build()
+        .map_err(|e| AppError::Io(format!("cannot start the async runtime: {e}")))?;
+    let state = Arc::new(ApiState {
+        cameras: cameras.clone(),
+        model,
+        started: Instant::now(),
+    });
+    let served = runtime.block_on(async move {
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(http::serve(
+            state,
+            config.http.bind,
+            async move {
+                let _ = stop_rx.await;
+            },
+            |addr| tracing::info!("console and API on http://{addr}"),
+        ));
+        tokio::select! {
+            result = server => {
+                return match result {
+                    Ok(Ok(())) => Ok(()),
+                    Ok(Err(e)) => Err(AppError::Io(format!("cannot serve on {}: {e}; fix `http.bind` or pass --http ADDR", config.http.bind))),
+                    Err(e) => Err(AppError::Io(format!("web server failed: {e}"))),
+                };
+            }
+            signal = shutdown_signal() => tracing::info!("{signal}: shutting down (again to exit at once)"),
+        }
+        tokio::spawn(async {
+            let signal = shutdown_signal().await;
+            tracing::warn!("{signal} again: exiting now");
+            std::process::exit(130);
+        });
+        let _ = stop_tx.send(());
+        Ok(())
+    });
+
+    // Ordered drain: ingest → analysis → (web already stopped) → replay children.
+    ingests.iter().for_each(CameraIngest::request_stop);
+    ingests.into_iter().for_each(CameraIngest::join);
+    stop_analysis.store(true, Ordering::SeqCst);
+    let _ = analysis.join();
+    runtime.shutdown_timeout(Duration::from_secs(2));
+    children.iter_mut().for_each(ReplayChild::stop);
+    tracing::info!("stopped");
+    served
+}
+
+async fn shutdown_signal() -> &'static str {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            return "SIGINT";
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => "SIGINT",
+        _ = term.recv() => "SIGTERM",
+    }
+}
+
+/// A child `edgesight serve-rtsp` process. It exits by itself when its stdin closes.
+struct ReplayChild {
+    child: Child,
+}
+
+impl ReplayChild {
+    fn stop(&mut self) {
+        drop(self.child.stdin.take());
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts a replay server and waits (up to 10 s) until it listens. A failure is logged; the
+/// camera that reads from it will show the reason as unreachable.
+fn start_replay(replay: &RtspReplayConfig) -> Option<ReplayChild> {
+    if !replay.file.is_file() {
+        tracing::error!(
+            "rtsp_replay: {} not found; run `make setup` to fetch the demo clip, or fix `rtsp_replay.file`",
+            replay.file.display()
+        );
+        return None;
+    }
+    let exe = std::env::current_exe().ok()?;
+    let spawned = Command::new(exe)
+        .arg("serve-rtsp")
+        .arg(&replay.file)
+        .args([
+            "--port",
+            &replay.port.to_string(),
+            "--mount",
+            &replay.mount,
+            "--exit-with-stdin",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn();
+    let mut child = match spawned {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!("rtsp_replay: cannot start serve-rtsp: {e}");
+            return None;
+        }
+    };
+    let stdout = child.stdout.take()?;
+    let (tx, rx) = crossbeam_channel::bounded(1);
+    let _ = std::thread::Builder::new()
+        .name("replay-stdout".into())
+        .spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(url) = line.strip_prefix("ready ") {
+                    let _ = tx.try_send(url.to_string());
+                }
+            }
+        });
+    match rx.recv_timeout(Duration::from_secs(10)) {
+        Ok(url) => tracing::info!("replaying {} at {url}", replay.file.display()),
+        Err(_) => tracing::error!(
+            "rtsp_replay: serve-rtsp for {} did not start listening on port {} within 10 s",
+            replay.file.display(),
+            replay.port
+        ),
+    }
+    Some(ReplayChild { child })
+}
+
+/// One image's detections, as `edgesight detect` prints them.
+#[derive(Serialize)]
+pub struct ImageDetections {
+    pub image: String,
+    pub width: u32,
+    pub height: u32,
+    pub detections: Vec<LabeledDetection>,
+    pub timings: Timings,
+}
+
+/// Runs the model of `config` (or the demo's bundled model) on each image. Returns one result
+/// per image, or the reason it could not be read.
+pub fn detect_images(
+    config: Option<&Path>,
+    images: &[PathBuf],
+) -> Result<Vec<Result<ImageDetections, String>>, AppError> {
+    let home = crate::config::find_home();
+    let config = match config {
+        Some(p) => Config::load(p)?,
+        None => Config::demo(&home)?,
+    };
+    let mut detector = Detector::load(&config.model, &home)?;
+    Ok(images
+        .iter()
+        .map(|path| {
+            let img = image::open(path)
+                .map_err(|e| format!("{}: cannot read image: {e}", path.display()))?
+                .into_rgb8();
+            let (width, height) = img.dimensions();
+            let frame = crate::frame::Frame::from_rgb(width, height, img.into_raw());
+            let (detections, timings) = detector
+                .detect(frame.view())
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+            Ok(ImageDetections {
+                image: path.display().to_string(),
+                width,
+                height,
+                detections,
+                timings,
+            })
+        })
+        .collect())
+}

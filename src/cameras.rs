@@ -1,0 +1,211 @@
+//! The shared record of each camera: its health (written by ingest), its counters and latest
+//! analysis result (written by the analysis thread), read by the HTTP API and the log summary.
+//! Writers take a short lock or bump an atomic; nobody waits on a reader.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use serde::Serialize;
+
+use crate::config::CameraConfig;
+use crate::frame::{FrameSlot, unix_ms};
+use crate::postprocess::LabeledDetection;
+
+/// Where a camera's ingest stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CameraState {
+    /// Pipeline being built, waiting for the first frame.
+    Connecting,
+    /// Frames are flowing.
+    Streaming,
+    /// The last attempt failed; the next one starts at `next_retry_ms`.
+    Backoff,
+    /// Configured with `enabled = false`.
+    Disabled,
+    /// Shut down.
+    Stopped,
+}
+
+impl CameraState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CameraState::Connecting => "connecting",
+            CameraState::Streaming => "streaming",
+            CameraState::Backoff => "backoff",
+            CameraState::Disabled => "disabled",
+            CameraState::Stopped => "stopped",
+        }
+    }
+}
+
+/// Health as shown on the API.
+#[derive(Clone, Debug, Serialize)]
+pub struct Health {
+    pub state: CameraState,
+    /// Why the camera is not streaming, or why it last stopped: `reason: message`.
+    pub last_error: Option<String>,
+    /// When the state last changed (ms since the Unix epoch).
+    pub since_ms: u64,
+    /// When the next connection attempt starts, in `backoff`.
+    pub next_retry_ms: Option<u64>,
+    pub reconnects: u64,
+}
+
+/// The detections of one analysed frame.
+#[derive(Clone, Debug, Serialize)]
+pub struct FrameResult {
+    pub camera: String,
+    /// Sequence number of the frame within the camera's stream.
+    pub frame: u64,
+    /// When the frame arrived (ms since the Unix epoch).
+    pub timestamp_ms: u64,
+    pub width: u32,
+    pub height: u32,
+    /// Time from the frame's arrival to its detections, milliseconds.
+    pub latency_ms: f64,
+    pub detections: Vec<LabeledDetection>,
+}
+
+/// Per-second rates, refreshed by [`CameraRecord::tick`].
+#[derive(Default, Clone, Copy)]
+struct Rates {
+    last_received: u64,
+    last_analysed: u64,
+    last_tick_ms: u64,
+    fps_in: f64,
+    fps_analysed: f64,
+}
+
+/// Everything known about one camera.
+pub struct CameraRecord {
+    pub config: CameraConfig,
+    pub slot: Arc<FrameSlot>,
+    health: Mutex<Health>,
+    analysed: AtomicU64,
+    latest: Mutex<Option<Arc<FrameResult>>>,
+    rates: Mutex<Rates>,
+}
+
+/// A camera as the API shows it.
+#[derive(Serialize)]
+pub struct CameraView {
+    pub name: String,
+    /// The source with any password replaced by `***`.
+    pub url: String,
+    pub enabled: bool,
+    pub detect_fps: f32,
+    #[serde(flatten)]
+    pub health: Health,
+    pub fps_in: f64,
+    pub fps_analysed: f64,
+    pub frames_in: u64,
+    pub frames_analysed: u64,
+    pub frames_dropped: u64,
+    /// Age of the newest analysed frame's detections, when there are any.
+    pub last_result_ms: Option<u64>,
+}
+
+impl CameraRecord {
+    pub fn new(config: CameraConfig) -> Arc<Self> {
+        let state = if config.enabled {
+            CameraState::Connecting
+        } else {
+            CameraState::Disabled
+        };
+        Arc::new(Self {
+            config,
+            slot: FrameSlot::new(),
+            health: Mutex::new(Health {
+                state,
+                last_error: None,
+                since_ms: unix_ms(),
+                next_retry_ms: None,
+                reconnects: 0,
+            }),
+            analysed: AtomicU64::new(0),
+            latest: Mutex::new(None),
+            rates: Mutex::new(Rates::default()),
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.config.name
+    }
+
+    /// Moves to `state`; `error` replaces the last error when given.
+    pub fn set_state(&self, state: CameraState, error: Option<String>, next_retry_ms: Option<u64>) {
+        let mut h = self.health.lock().unwrap_or_else(|p| p.into_inner());
+        if h.state != state {
+            h.since_ms = unix_ms();
+        }
+        if state == CameraState::Backoff {
+            h.reconnects += 1;
+        }
+        h.state = state;
+        h.next_retry_ms = next_retry_ms;
+        if error.is_some() {
+            h.last_error = error;
+        }
+    }
+
+    pub fn health(&self) -> Health {
+        self.health
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Records the result of one analysed frame.
+    pub fn publish(&self, result: FrameResult) {
+        self.analysed.fetch_add(1, Ordering::Relaxed);
+        *self.latest.lock().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(result));
+    }
+
+    pub fn latest(&self) -> Option<Arc<FrameResult>> {
+        self.latest
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    pub fn frames_analysed(&self) -> u64 {
+        self.analysed.load(Ordering::Relaxed)
+    }
+
+    /// Refreshes the per-second rates; call about once a second.
+    pub fn tick(&self) {
+        let now = unix_ms();
+        let received = self.slot.received();
+        let analysed = self.frames_analysed();
+        let mut r = self.rates.lock().unwrap_or_else(|p| p.into_inner());
+        if r.last_tick_ms > 0 && now > r.last_tick_ms {
+            let dt = (now - r.last_tick_ms) as f64 / 1000.0;
+            r.fps_in = (received - r.last_received) as f64 / dt;
+            r.fps_analysed = (analysed - r.last_analysed) as f64 / dt;
+        }
+        r.last_tick_ms = now;
+        r.last_received = received;
+        r.last_analysed = analysed;
+    }
+
+    /// A snapshot for the API.
+    pub fn view(&self) -> CameraView {
+        let rates = *self.rates.lock().unwrap_or_else(|p| p.into_inner());
+        CameraView {
+            name: self.config.name.clone(),
+            url: self.config.source.to_string(),
+            enabled: self.config.enabled,
+            detect_fps: self.config.detect_fps,
+            health: self.health(),
+            fps_in: (rates.fps_in * 10.0).round() / 10.0,
+            fps_analysed: (rates.fps_analysed * 10.0).round() / 10.0,
+            frames_in: self.slot.received(),
+            frames_analysed: self.frames_analysed(),
+            frames_dropped: self.slot.dropped(),
+            last_result_ms: self
+                .latest()
+                .map(|r| unix_ms().saturating_sub(r.timestamp_ms)),
+        }
+    }
+}

@@ -1,0 +1,295 @@
+//! Raw config → typed [`Config`]: defaults filled in, every value checked, no I/O (files named
+//! in the config are checked when they are opened, with their own clear errors).
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use super::raw::{RawCamera, RawConfig, RawModel, RawRtspReplay};
+use super::{
+    CameraConfig, Config, ConfigError, HttpConfig, ModelConfig, ModelFamily, RtspReplayConfig,
+    SourceUrl,
+};
+
+/// Default bind address of the console and API.
+pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
+
+/// Checks a raw config and fills in defaults. `base` resolves relative paths.
+pub fn validate(raw: RawConfig, source: &str, base: &Path) -> Result<Config, ConfigError> {
+    let bind_text = raw.http.bind.as_deref().unwrap_or(DEFAULT_BIND);
+    let bind = bind_text.parse().map_err(|_| {
+        ConfigError::new(
+            source,
+            "http.bind",
+            format!("`{bind_text}` is not an address:port"),
+        )
+        .fix("write it like \"127.0.0.1:8080\" or \"0.0.0.0:8080\"")
+    })?;
+    let model = match raw.model {
+        Some(m) => validate_model(m, source, base)?,
+        None => {
+            return Err(
+                ConfigError::new(source, "model", "the [model] section is missing")
+                    .fix("add [model] with path, family and labels (see configs/reference.toml)"),
+            );
+        }
+    };
+    let mut names = HashSet::new();
+    let mut cameras = Vec::with_capacity(raw.cameras.len());
+    for (i, cam) in raw.cameras.into_iter().enumerate() {
+        let cam = validate_camera(cam, i, source, base)?;
+        if !names.insert(cam.name.clone()) {
+            return Err(ConfigError::new(
+                source,
+                format!("cameras[{i}].name"),
+                format!("`{}` is used by another camera", cam.name),
+            )
+            .fix("give every camera a unique name"));
+        }
+        cameras.push(cam);
+    }
+    let rtsp_replay = raw
+        .rtsp_replay
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| validate_replay(r, i, source, base))
+        .collect::<Result<_, _>>()?;
+    Ok(Config {
+        source: source.to_string(),
+        http: HttpConfig { bind },
+        model,
+        cameras,
+        rtsp_replay,
+    })
+}
+
+fn validate_model(m: RawModel, source: &str, base: &Path) -> Result<ModelConfig, ConfigError> {
+    let family = match m.family.as_str() {
+        "ssd" => ModelFamily::Ssd,
+        "yolox" => ModelFamily::Yolox,
+        other => {
+            return Err(ConfigError::new(
+                source,
+                "model.family",
+                format!("`{other}` is not a supported model family"),
+            )
+            .fix("use \"ssd\" or \"yolox\""));
+        }
+    };
+    let unit = |field: &str, v: Option<f32>, default: f32| -> Result<f32, ConfigError> {
+        let v = v.unwrap_or(default);
+        if (0.0..=1.0).contains(&v) {
+            Ok(v)
+        } else {
+            Err(ConfigError::new(
+                source,
+                format!("model.{field}"),
+                format!("{v} is outside 0..1"),
+            )
+            .fix(format!("use a value between 0 and 1, e.g. {default}")))
+        }
+    };
+    if let Some([w, h]) = m.input_size
+        && (w == 0 || h == 0 || w > 8192 || h > 8192)
+    {
+        return Err(ConfigError::new(
+            source,
+            "model.input_size",
+            format!("[{w}, {h}] is not a usable input size"),
+        )
+        .fix("give [width, height] between 1 and 8192, or remove it to read it from the model"));
+    }
+    if let Some(hash) = &m.sha256
+        && (hash.len() != 64 || !hash.chars().all(|c| c.is_ascii_hexdigit()))
+    {
+        return Err(
+            ConfigError::new(source, "model.sha256", "not a sha256 hex digest")
+                .fix("give the 64 hex digits printed by `sha256sum MODEL`"),
+        );
+    }
+    let threads = m.threads.unwrap_or(1);
+    if threads == 0 || threads > 256 {
+        return Err(
+            ConfigError::new(source, "model.threads", format!("{threads} threads"))
+                .fix("use 1 up to the number of CPU cores"),
+        );
+    }
+    let max_detections = m.max_detections.unwrap_or(100);
+    if max_detections == 0 {
+        return Err(
+            ConfigError::new(source, "model.max_detections", "0 detections").fix("use at least 1"),
+        );
+    }
+    Ok(ModelConfig {
+        path: resolve(base, &m.path),
+        family,
+        labels: resolve(base, &m.labels),
+        input_size: m.input_size.map(|[w, h]| (w, h)),
+        score_threshold: unit("score_threshold", m.score_threshold, 0.5)?,
+        nms_iou: unit("nms_iou", m.nms_iou, 0.45)?,
+        max_detections,
+        only_labels: m.only_labels.unwrap_or_default(),
+        sha256: m.sha256.map(|h| h.to_ascii_lowercase()),
+        threads,
+    })
+}
+
+fn validate_camera(
+    c: RawCamera,
+    i: usize,
+    source: &str,
+    base: &Path,
+) -> Result<CameraConfig, ConfigError> {
+    if c.name.is_empty()
+        || c.name.len() > 64
+        || !c
+            .name
+            .chars()
+            .all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_')
+    {
+        return Err(ConfigError::new(
+            source,
+            format!("cameras[{i}].name"),
+            format!("`{}` is not a valid camera name", c.name),
+        )
+        .fix("use 1-64 letters, digits, `-` or `_`, e.g. \"front-door\""));
+    }
+    let field = format!("cameras[{i}].url");
+    let url_text = resolve_file_url(base, &c.url);
+    let url = SourceUrl::parse(&url_text).map_err(|problem| {
+        ConfigError::new(source, &field, problem)
+            .fix("write e.g. \"rtsp://user:pass@192.168.1.20:554/stream1\", \"file:///videos/clip.mp4\" or \"test://ball\"")
+    })?;
+    let detect_fps = c.detect_fps.unwrap_or(5.0);
+    if !(detect_fps > 0.0 && detect_fps <= 120.0) {
+        return Err(ConfigError::new(
+            source,
+            format!("cameras[{i}].detect_fps"),
+            format!("{detect_fps} frames per second"),
+        )
+        .fix("use a rate above 0 and at most 120, e.g. 5"));
+    }
+    Ok(CameraConfig {
+        name: c.name,
+        source: url,
+        enabled: c.enabled.unwrap_or(true),
+        detect_fps,
+    })
+}
+
+fn validate_replay(
+    r: RawRtspReplay,
+    i: usize,
+    source: &str,
+    base: &Path,
+) -> Result<RtspReplayConfig, ConfigError> {
+    let mount = r.mount.unwrap_or_else(|| "/replay".to_string());
+    if !mount.starts_with('/') || mount.len() < 2 || mount.contains(char::is_whitespace) {
+        return Err(ConfigError::new(
+            source,
+            format!("rtsp_replay[{i}].mount"),
+            format!("`{mount}` is not a mount point"),
+        )
+        .fix("write it like \"/demo\""));
+    }
+    if r.port == 0 {
+        return Err(
+            ConfigError::new(source, format!("rtsp_replay[{i}].port"), "port 0")
+                .fix("give a free TCP port, e.g. 8554"),
+        );
+    }
+    Ok(RtspReplayConfig {
+        file: resolve(base, &r.file),
+        port: r.port,
+        mount,
+    })
+}
+
+fn resolve(base: &Path, path: &str) -> std::path::PathBuf {
+    let p = Path::new(path);
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        base.join(p)
+    }
+}
+
+/// `file:relative/clip.mp4` (no `//`) is resolved against the config's folder.
+fn resolve_file_url(base: &Path, text: &str) -> String {
+    match text.strip_prefix("file:") {
+        Some(rest) if !rest.starts_with('/') => {
+            let abs = resolve(base, rest);
+            let abs = std::path::absolute(&abs).unwrap_or(abs);
+            format!("file://{}", abs.display())
+        }
+        _ => text.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::Config;
+    use std::path::Path;
+
+    const MODEL: &str = "[model]\npath = \"m.onnx\"\nfamily = \"ssd\"\nlabels = \"l.txt\"\n";
+
+    fn parse(extra: &str) -> Result<Config, super::ConfigError> {
+        Config::from_toml(&format!("{MODEL}{extra}"), "t.toml", Path::new("/base"))
+    }
+
+    #[test]
+    fn defaults_are_filled_in() {
+        let c = parse("[[cameras]]\nname = \"a\"\nurl = \"test://ball\"\n").expect("valid");
+        assert_eq!(c.http.bind.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.model.path, Path::new("/base/m.onnx"));
+        assert_eq!(c.cameras[0].detect_fps, 5.0);
+        assert!(c.cameras[0].enabled);
+    }
+
+    #[test]
+    fn errors_name_the_field_and_the_fix() {
+        let e = parse("[[cameras]]\nname = \"a\"\nurl = \"http://x\"\n").expect_err("bad scheme");
+        assert_eq!(e.field, "cameras[0].url");
+        assert!(e.to_string().contains("fix:"), "{e}");
+        let e = parse("[[cameras]]\nname = \"a b\"\nurl = \"test://ball\"\n").expect_err("name");
+        assert_eq!(e.field, "cameras[0].name");
+        let e = parse("[[cameras]]\nname = \"a\"\nurl = \"test://ball\"\ndetect_fps = 0\n")
+            .expect_err("fps");
+        assert_eq!(e.field, "cameras[0].detect_fps");
+        let e = parse("[http]\nbind = \"localhost\"\n").expect_err("bind");
+        assert_eq!(e.field, "http.bind");
+    }
+
+    #[test]
+    fn unknown_key_is_named_with_its_line() {
+        let e = parse("[[cameras]]\nname = \"a\"\nurl = \"test://ball\"\ndetect_fsp = 2\n")
+            .expect_err("typo");
+        let text = e.to_string();
+        assert!(text.contains("detect_fsp"), "{text}");
+        assert!(text.contains("line 8"), "{text}");
+    }
+
+    #[test]
+    fn credentials_are_redacted_in_display() {
+        let c = parse("[[cameras]]\nname = \"a\"\nurl = \"rtsp://u:secret@h/s\"\n").expect("ok");
+        let shown = format!("{} {:?}", c.cameras[0].source, c.cameras[0].source);
+        assert!(!shown.contains("secret"), "{shown}");
+        assert!(c.cameras[0].source.secret_str().contains("secret"));
+    }
+
+    #[test]
+    fn passwords_in_free_text_are_redacted() {
+        let t = super::super::redact_text(
+            "rtspsrc: could not open rtsp://admin:hunter2@10.0.0.5:554/a and rtsp://h/b",
+        );
+        assert_eq!(
+            t,
+            "rtspsrc: could not open rtsp://admin:***@10.0.0.5:554/a and rtsp://h/b"
+        );
+    }
+
+    #[test]
+    fn relative_file_urls_resolve_against_the_config() {
+        let c = parse("[[cameras]]\nname = \"a\"\nurl = \"file:clips/x.mp4\"\n").expect("ok");
+        assert_eq!(c.cameras[0].source.secret_str(), "file:///base/clips/x.mp4");
+    }
+}

@@ -1,0 +1,144 @@
+//! Frames and the latest-frame slot between ingest and analysis.
+//!
+//! A [`Frame`] owns a mapped GStreamer buffer (no copy from the appsink) or, for still images,
+//! plain bytes. A [`FrameSlot`] holds at most one frame per camera: a newer frame replaces an
+//! older one that was not taken yet, and the replacement is counted as a drop. Putting never
+//! blocks, so the GStreamer streaming thread is never held up by analysis.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use crate::preprocess::RgbView;
+
+/// The pixels of a frame, packed RGB8.
+pub enum FramePixels {
+    /// A decoded GStreamer buffer, mapped for reading.
+    Gst(gstreamer::MappedBuffer<gstreamer::buffer::Readable>),
+    /// Owned bytes (still images, tests).
+    Owned(Vec<u8>),
+}
+
+/// One decoded frame of one camera.
+pub struct Frame {
+    pub width: u32,
+    pub height: u32,
+    /// Bytes from one row to the next.
+    pub stride: usize,
+    pub pixels: FramePixels,
+    /// When the frame reached our code (appsink callback).
+    pub received_at: Instant,
+    /// Wall-clock time of arrival, milliseconds since the Unix epoch.
+    pub timestamp_ms: u64,
+    /// Sequence number within the camera's stream (1, 2, ...).
+    pub seq: u64,
+}
+
+impl Frame {
+    /// A frame over owned packed RGB8 bytes.
+    pub fn from_rgb(width: u32, height: u32, data: Vec<u8>) -> Self {
+        Self {
+            width,
+            height,
+            stride: width as usize * 3,
+            pixels: FramePixels::Owned(data),
+            received_at: Instant::now(),
+            timestamp_ms: unix_ms(),
+            seq: 0,
+        }
+    }
+
+    /// The pixels as a borrowed RGB view.
+    pub fn view(&self) -> RgbView<'_> {
+        let data: &[u8] = match &self.pixels {
+            FramePixels::Gst(mapped) => mapped.as_slice(),
+            FramePixels::Owned(bytes) => bytes,
+        };
+        RgbView {
+            data,
+            width: self.width,
+            height: self.height,
+            stride: self.stride,
+        }
+    }
+}
+
+/// Milliseconds since the Unix epoch, now.
+pub fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// Holds the newest not-yet-analysed frame of one camera. Policy when full: replace (drop the
+/// older frame), counted in [`FrameSlot::dropped`].
+#[derive(Default)]
+pub struct FrameSlot {
+    frame: Mutex<Option<Frame>>,
+    received: AtomicU64,
+    dropped: AtomicU64,
+}
+
+impl FrameSlot {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+
+    /// Stores `frame` (numbering it), replacing any frame not taken yet. Never blocks for long:
+    /// the lock is held only to swap an `Option`.
+    pub fn put(&self, mut frame: Frame) {
+        frame.seq = self.received.fetch_add(1, Ordering::Relaxed) + 1;
+        let old = {
+            let mut guard = self.frame.lock().unwrap_or_else(|p| p.into_inner());
+            guard.replace(frame)
+        };
+        if old.is_some() {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+        // `old` is released here, outside the lock.
+    }
+
+    /// Takes the newest frame, if one arrived since the last take.
+    pub fn take(&self) -> Option<Frame> {
+        self.frame.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+
+    /// Whether a frame is waiting.
+    pub fn has_frame(&self) -> bool {
+        self.frame
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some()
+    }
+
+    /// Frames put so far.
+    pub fn received(&self) -> u64 {
+        self.received.load(Ordering::Relaxed)
+    }
+
+    /// Frames replaced before analysis.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn newest_frame_wins_and_drops_are_counted() {
+        let slot = FrameSlot::new();
+        assert!(slot.take().is_none());
+        for i in 0..5u8 {
+            slot.put(Frame::from_rgb(1, 1, vec![i, i, i]));
+        }
+        let f = slot.take().expect("a frame");
+        assert_eq!(f.view().data, &[4, 4, 4]);
+        assert_eq!(f.seq, 5);
+        assert!(slot.take().is_none());
+        assert_eq!(slot.received(), 5);
+        assert_eq!(slot.dropped(), 4);
+    }
+}

@@ -1,0 +1,143 @@
+//! The `edgesight` command.
+
+use std::io::IsTerminal;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use edgesight::app::{self, RunOptions};
+use edgesight::config::Config;
+
+#[derive(Parser)]
+#[command(name = "edgesight", version = concat!(env!("CARGO_PKG_VERSION"), " (", env!("EDGESIGHT_GIT"), ")"), about = "Real-time video analytics: cameras in, detections out")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the appliance (the embedded demo when no --config is given).
+    Run {
+        /// Config file (TOML); see configs/reference.toml.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// A camera as NAME=URL (repeatable). Without --config, these replace the demo camera.
+        #[arg(long = "camera", value_name = "NAME=URL")]
+        cameras: Vec<String>,
+        /// Address of the console and API, e.g. 127.0.0.1:8080 (overrides http.bind).
+        #[arg(long, value_name = "ADDR")]
+        http: Option<SocketAddr>,
+        /// Print each analysed frame's detections as a JSON line on stdout.
+        #[arg(long)]
+        print_detections: bool,
+    },
+    /// Check a config file and print what it configures.
+    CheckConfig { file: PathBuf },
+    /// Run the detector on still images and print one JSON line per image.
+    Detect {
+        /// Config whose [model] to use (default: the bundled model).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        #[arg(required = true)]
+        images: Vec<PathBuf>,
+    },
+    /// Serve a video file in a loop as an RTSP camera on 127.0.0.1.
+    ServeRtsp {
+        file: PathBuf,
+        /// TCP port (0 picks a free one; the URL is printed as `ready rtsp://…`).
+        #[arg(long, default_value_t = 8554)]
+        port: u16,
+        #[arg(long, default_value = "/demo")]
+        mount: String,
+        /// Exit when standard input closes (used when the appliance runs it as a child).
+        #[arg(long)]
+        exit_with_stdin: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("EDGESIGHT_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+    match dispatch(cli.command) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Run {
+            config,
+            cameras,
+            http,
+            print_detections,
+        } => {
+            app::run(RunOptions {
+                config,
+                cameras,
+                http,
+                print_detections,
+            })?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::CheckConfig { file } => {
+            let config = Config::load(&file)?;
+            println!(
+                "{}: ok — model {} ({}), {} camera(s), console on {}",
+                file.display(),
+                config.model.path.display(),
+                config.model.family.as_str(),
+                config.cameras.len(),
+                config.http.bind
+            );
+            for c in &config.cameras {
+                println!(
+                    "  camera {}: {} at {} fps{}",
+                    c.name,
+                    c.source,
+                    c.detect_fps,
+                    if c.enabled { "" } else { " (disabled)" }
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Detect { config, images } => {
+            let mut failed = false;
+            for result in app::detect_images(config.as_deref(), &images)? {
+                match result {
+                    Ok(found) => println!("{}", serde_json::to_string(&found)?),
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        failed = true;
+                    }
+                }
+            }
+            Ok(if failed {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+        Command::ServeRtsp {
+            file,
+            port,
+            mount,
+            exit_with_stdin,
+        } => {
+            edgesight::serve_rtsp::serve(&file, port, &mount, exit_with_stdin)?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
