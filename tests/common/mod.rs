@@ -1,0 +1,160 @@
+//! Helpers shared by the integration tests: the real binary, real child processes (the RTSP
+//! replay server, the appliance), and a real HTTP client.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_edgesight")
+}
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn data(name: &str) -> PathBuf {
+    repo().join("tests/data").join(name)
+}
+
+/// Fails (never skips) when ONNX Runtime is not installed: the suite needs it.
+pub fn require_onnxruntime() {
+    let local = repo().join(".deps/onnxruntime/lib/libonnxruntime.so");
+    assert!(
+        local.is_file() || std::env::var_os("ORT_DYLIB_PATH").is_some(),
+        "ONNX Runtime is missing at {}: run `make setup` first",
+        local.display()
+    );
+}
+
+/// The pedestrian clip: the shared copy beside the project, else the one `make setup` fetched.
+pub fn pedestrian_clip() -> PathBuf {
+    let candidates = [
+        repo().join("../shared/media/vtest.mp4"),
+        repo().join(".deps/media/vtest.mp4"),
+    ];
+    candidates
+        .iter()
+        .find(|p| p.is_file())
+        .cloned()
+        .unwrap_or_else(|| panic!("pedestrian clip missing (looked at {candidates:?}): run `make setup`"))
+}
+
+/// A child process whose stderr and stdout lines are collected; killed when dropped.
+pub struct Proc {
+    pub child: Child,
+    pub stdout: Arc<Mutex<Vec<String>>>,
+    pub stderr: Arc<Mutex<Vec<String>>>,
+}
+
+fn collect(reader: impl std::io::Read + Send + 'static, into: Arc<Mutex<Vec<String>>>) {
+    std::thread::spawn(move || {
+        for line in BufReader::new(reader).lines().map_while(Result::ok) {
+            into.lock().expect("lines lock").push(line);
+        }
+    });
+}
+
+impl Proc {
+    pub fn spawn(args: &[&str]) -> Self {
+        let mut child = Command::new(bin())
+            .args(args)
+            .env("EDGESIGHT_LOG", "info")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start edgesight");
+        let stdout = Arc::new(Mutex::new(Vec::new()));
+        let stderr = Arc::new(Mutex::new(Vec::new()));
+        collect(child.stdout.take().expect("stdout"), stdout.clone());
+        collect(child.stderr.take().expect("stderr"), stderr.clone());
+        Self { child, stdout, stderr }
+    }
+
+    /// Waits until a line of stdout or stderr contains `needle`; returns that line.
+    pub fn wait_line(&self, needle: &str, timeout: Duration) -> Option<String> {
+        wait_for(timeout, || {
+            let find = |lines: &Arc<Mutex<Vec<String>>>| {
+                lines.lock().expect("lock").iter().find(|l| l.contains(needle)).cloned()
+            };
+            find(&self.stdout).or_else(|| find(&self.stderr))
+        })
+    }
+
+    pub fn stderr_text(&self) -> String {
+        self.stderr.lock().expect("lock").join("\n")
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    pub fn terminate(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let status = wait_for(timeout, || self.child.try_wait().ok().flatten());
+        if status.is_none() {
+            let _ = self.child.kill();
+        }
+        status
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Polls `f` every 100 ms until it returns `Some` or `timeout` passes.
+pub fn wait_for<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Starts `edgesight serve-rtsp FILE --port 0` and returns it with its URL.
+pub fn serve_rtsp(file: &Path) -> (Proc, String) {
+    let file = file.to_str().expect("utf-8 path");
+    let proc = Proc::spawn(&["serve-rtsp", file, "--port", "0", "--mount", "/clip"]);
+    let line = proc
+        .wait_line("ready rtsp://", Duration::from_secs(15))
+        .unwrap_or_else(|| panic!("serve-rtsp did not start: {}", proc.stderr_text()));
+    let url = line.trim_start_matches("ready ").trim().to_string();
+    (proc, url)
+}
+
+/// Starts `edgesight run ARGS --http 127.0.0.1:0` and returns it with its base URL.
+pub fn start_appliance(args: &[&str]) -> (Proc, String) {
+    let mut all = vec!["run", "--http", "127.0.0.1:0"];
+    all.extend_from_slice(args);
+    let proc = Proc::spawn(&all);
+    let line = proc
+        .wait_line("console and API on http://", Duration::from_secs(30))
+        .unwrap_or_else(|| panic!("the appliance did not start: {}", proc.stderr_text()));
+    let base = line[line.find("http://").expect("url")..].trim().to_string();
+    (proc, base)
+}
+
+/// GET a JSON document; `None` for any failure (connection, status, body).
+pub fn get_json(url: &str) -> Option<serde_json::Value> {
+    let response = reqwest::blocking::Client::new()
+        .get(url)
+        .timeout(Duration::from_secs(5))
+        .send()
+        .ok()?;
+    if !response.status().is_success() {
+        return None;
+    }
+    response.json().ok()
+}
