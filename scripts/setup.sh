@@ -26,6 +26,18 @@ APT_PACKAGES=(
   gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-tools gstreamer1.0-rtsp gstreamer1.0-x
 )
 
+# Rust: the project needs a current stable toolchain (Cargo.toml's rust-version).
+if ! command -v cargo >/dev/null 2>&1; then
+  if [ -x "$HOME/.cargo/bin/cargo" ]; then
+    export PATH="$HOME/.cargo/bin:$PATH"
+  else
+    say "installing the Rust toolchain with rustup (https://rustup.rs) into ~/.cargo"
+    command -v curl >/dev/null 2>&1 || { $SUDO apt-get update -q && $SUDO apt-get install -y -q curl ca-certificates; }
+    curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal
+    say "Rust installed: open a new shell or run: source ~/.cargo/env"
+  fi
+fi
+
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
@@ -48,7 +60,7 @@ ORT_DIR="$DEPS/onnxruntime"
 if [ ! -f "$ORT_DIR/VERSION" ] || [ "$(cat "$ORT_DIR/VERSION")" != "$ORT_VERSION" ]; then
   arch=$(uname -m)
   case "$arch" in
-    x86_64) platform=manylinux_2_27_x86_64 ;;
+    x86_64) platform=manylinux_2_28_x86_64 ;;
     aarch64) platform=manylinux_2_28_aarch64 ;;
     *) say "no onnxruntime wheel for $arch"; exit 1 ;;
   esac

@@ -3,7 +3,8 @@
 //!
 //! Start: config → detector (refuses a bad model before anything else starts) → RTSP replay
 //! children → one ingest supervisor per camera → the analysis thread → the web server.
-//! Stop (first SIGINT/SIGTERM): ingest → analysis → web → children. A second signal exits at once.
+//! Stop (first SIGINT/SIGTERM): ingest → analysis → replay children → web. A second signal exits
+//! at once.
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -153,9 +154,18 @@ pub fn run(opts: RunOptions) -> Result<(), AppError> {
         model,
         started: Instant::now(),
     });
+    // Ordered drain, run when the first signal arrives: ingest → analysis → replay children;
+    // the web server stops last so health stays readable while draining.
+    let drain = move || {
+        ingests.iter().for_each(CameraIngest::request_stop);
+        ingests.into_iter().for_each(CameraIngest::join);
+        stop_analysis.store(true, Ordering::SeqCst);
+        let _ = analysis.join();
+        children.iter_mut().for_each(ReplayChild::stop);
+    };
     let served = runtime.block_on(async move {
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(http::serve(
+        let mut server = tokio::spawn(http::serve(
             state,
             config.http.bind,
             async move {
@@ -163,32 +173,31 @@ pub fn run(opts: RunOptions) -> Result<(), AppError> {
             },
             |addr| tracing::info!("console and API on http://{addr}"),
         ));
-        tokio::select! {
-            result = server => {
-                return match result {
-                    Ok(Ok(())) => Ok(()),
-                    Ok(Err(e)) => Err(AppError::Io(format!("cannot serve on {}: {e}; fix `http.bind` or pass --http ADDR", config.http.bind))),
-                    Err(e) => Err(AppError::Io(format!("web server failed: {e}"))),
-                };
+        let outcome = tokio::select! {
+            result = &mut server => match result {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(e)) => Err(AppError::Io(format!(
+                    "cannot serve on {}: {e}; fix `http.bind` or pass --http ADDR",
+                    config.http.bind
+                ))),
+                Err(e) => Err(AppError::Io(format!("web server failed: {e}"))),
+            },
+            signal = shutdown_signal() => {
+                tracing::info!("{signal}: shutting down (again to exit at once)");
+                tokio::spawn(async {
+                    let signal = shutdown_signal().await;
+                    tracing::warn!("{signal} again: exiting now");
+                    std::process::exit(130);
+                });
+                Ok(())
             }
-            signal = shutdown_signal() => tracing::info!("{signal}: shutting down (again to exit at once)"),
-        }
-        tokio::spawn(async {
-            let signal = shutdown_signal().await;
-            tracing::warn!("{signal} again: exiting now");
-            std::process::exit(130);
-        });
+        };
+        let _ = tokio::task::spawn_blocking(drain).await;
         let _ = stop_tx.send(());
-        Ok(())
+        let _ = tokio::time::timeout(Duration::from_secs(2), server).await;
+        outcome
     });
-
-    // Ordered drain: ingest → analysis → (web already stopped) → replay children.
-    ingests.iter().for_each(CameraIngest::request_stop);
-    ingests.into_iter().for_each(CameraIngest::join);
-    stop_analysis.store(true, Ordering::SeqCst);
-    let _ = analysis.join();
     runtime.shutdown_timeout(Duration::from_secs(2));
-    children.iter_mut().for_each(ReplayChild::stop);
     tracing::info!("stopped");
     served
 }

@@ -246,12 +246,12 @@ fn spawn_reader_watch(reader: &gst::Pipeline, main_loop: glib::MainLoop) -> Resu
                                 gst::SeekFlags::FLUSH | gst::SeekFlags::KEY_UNIT,
                                 gst::ClockTime::ZERO,
                             )
-                            .is_err()
-                        => {
-                            eprintln!("serve-rtsp: cannot seek back to the start");
-                            main_loop.quit();
-                            break;
-                        }
+                            .is_err() =>
+                    {
+                        eprintln!("serve-rtsp: cannot seek back to the start");
+                        main_loop.quit();
+                        break;
+                    }
                     gst::MessageView::Error(e) => {
                         eprintln!("serve-rtsp: reader error: {} ({:?})", e.error(), e.debug());
                         main_loop.quit();

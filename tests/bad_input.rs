@@ -7,7 +7,10 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 fn edgesight(args: &[&str]) -> Output {
-    Command::new(common::bin()).args(args).output().expect("run edgesight")
+    Command::new(common::bin())
+        .args(args)
+        .output()
+        .expect("run edgesight")
 }
 
 fn stderr(out: &Output) -> String {
@@ -35,7 +38,10 @@ fn a_typo_in_a_key_names_the_key_and_the_line() {
     assert!(err.contains("edgesight.toml"), "{err}");
     assert!(err.contains("scor_threshold"), "{err}");
     assert!(err.contains("line 7"), "{err}");
-    assert!(err.contains("score_threshold"), "the expected keys are listed: {err}");
+    assert!(
+        err.contains("score_threshold"),
+        "the expected keys are listed: {err}"
+    );
 }
 
 #[test]
@@ -46,7 +52,10 @@ fn a_missing_model_file_is_refused_with_the_path() {
     let out = edgesight(&["run", "--config", path.to_str().expect("utf-8")]);
     assert!(!out.status.success());
     let err = stderr(&out);
-    assert!(err.contains("nope.onnx") && err.contains("not found"), "{err}");
+    assert!(
+        err.contains("nope.onnx") && err.contains("not found"),
+        "{err}"
+    );
     assert!(err.contains("model.path"), "names the field to fix: {err}");
 }
 
@@ -68,14 +77,28 @@ fn a_model_whose_hash_does_not_match_is_refused() {
     let out = edgesight(&["run", "--config", path.to_str().expect("utf-8")]);
     assert!(!out.status.success());
     let err = stderr(&out);
-    assert!(err.contains("sha256") && err.contains("model.onnx"), "{err}");
-    assert!(err.contains("aa64dd6e33a7e34c904f4049a3ef58f397dbeb37c304d28a3648c98d3d594d32"), "{err}");
+    assert!(
+        err.contains("sha256") && err.contains("model.onnx"),
+        "{err}"
+    );
+    assert!(
+        err.contains("aa64dd6e33a7e34c904f4049a3ef58f397dbeb37c304d28a3648c98d3d594d32"),
+        "{err}"
+    );
 
     // The same hash given in the config is checked too.
-    let path = write_config(dir.path(), &bundled, &format!("sha256 = \"{}\"", "0".repeat(64)));
+    let path = write_config(
+        dir.path(),
+        &bundled,
+        &format!("sha256 = \"{}\"", "0".repeat(64)),
+    );
     let out = edgesight(&["detect", "--config", path.to_str().expect("utf-8"), "x.png"]);
     assert!(!out.status.success());
-    assert!(stderr(&out).contains("model.sha256 in the config"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("model.sha256 in the config"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]

@@ -52,9 +52,19 @@ fn every_bad_config_is_refused_with_its_expected_message() {
             .next()
             .and_then(|l| l.strip_prefix("# expect: "))
             .unwrap_or_else(|| panic!("{} lacks `# expect:`", path.display()));
-        let err = Config::load(&path).expect_err(&path.display().to_string()).to_string();
-        assert!(err.contains(expect), "{}: `{err}` lacks `{expect}`", path.display());
-        assert!(err.contains("fix:"), "{}: `{err}` gives no fix", path.display());
+        let err = Config::load(&path)
+            .expect_err(&path.display().to_string())
+            .to_string();
+        assert!(
+            err.contains(expect),
+            "{}: `{err}` lacks `{expect}`",
+            path.display()
+        );
+        assert!(
+            err.contains("fix:"),
+            "{}: `{err}` gives no fix",
+            path.display()
+        );
         assert!(err.contains(&*path.file_name().expect("name").to_string_lossy()));
     }
 }

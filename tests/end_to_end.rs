@@ -45,7 +45,12 @@ fn rtsp_camera_gives_person_detections_and_a_dead_camera_is_marked_unhealthy() {
         let reason = dead["last_error"].as_str()?;
         (dead["state"] == "backoff" && reason.starts_with("unreachable")).then_some(cameras)
     })
-    .unwrap_or_else(|| panic!("dead camera not marked; cameras: {:?}", get_json(&format!("{base}/api/cameras"))));
+    .unwrap_or_else(|| {
+        panic!(
+            "dead camera not marked; cameras: {:?}",
+            get_json(&format!("{base}/api/cameras"))
+        )
+    });
     let street = camera(&cameras, "street").expect("street camera");
     assert_eq!(street["state"], "streaming");
     assert!(street["frames_analysed"].as_u64().expect("counter") > 0);
@@ -69,15 +74,19 @@ fn rtsp_camera_gives_person_detections_and_a_dead_camera_is_marked_unhealthy() {
     assert!(parsed["detections"].is_array());
 
     // Graceful shutdown on SIGTERM.
-    let status = app.terminate(Duration::from_secs(10)).expect("exits after SIGTERM");
+    let status = app
+        .terminate(Duration::from_secs(10))
+        .expect("exits after SIGTERM");
     assert!(status.success(), "exit status {status:?}");
     assert!(app.stderr_text().contains("stopped"));
 }
 
 #[test]
-fn api_errors_are_json_with_a_code() {
+fn file_and_test_pattern_cameras_stream_and_api_errors_are_json() {
     common::require_onnxruntime();
-    let (_app, base) = start_appliance(&["--camera", "pattern=test://ball?fps=5"]);
+    let clip = format!("clip=file://{}", common::pedestrian_clip().display());
+    let (_app, base) =
+        start_appliance(&["--camera", "pattern=test://ball?fps=5", "--camera", &clip]);
     let client = reqwest::blocking::Client::new();
     let r = client
         .get(format!("{base}/api/cameras/nope/detections/latest"))
@@ -86,12 +95,20 @@ fn api_errors_are_json_with_a_code() {
     assert_eq!(r.status(), 404);
     let body: Value = r.json().expect("json error body");
     assert_eq!(body["error"]["code"], "camera_not_found");
-    let r = client.get(format!("{base}/api/no-such-route")).send().expect("request");
+    let r = client
+        .get(format!("{base}/api/no-such-route"))
+        .send()
+        .expect("request");
     assert_eq!(r.status(), 404);
     let body: Value = r.json().expect("json error body");
     assert_eq!(body["error"]["code"], "not_found");
     // The console page lists cameras from the API.
-    let page = client.get(&base).send().expect("request").text().expect("text");
+    let page = client
+        .get(&base)
+        .send()
+        .expect("request")
+        .text()
+        .expect("text");
     assert!(page.contains("<title>edgesight</title>") && page.contains("/app.js"));
     // A test-pattern camera streams.
     let streaming = wait_for(Duration::from_secs(15), || {
@@ -99,4 +116,14 @@ fn api_errors_are_json_with_a_code() {
         (camera(&cameras, "pattern")?["state"] == "streaming").then_some(())
     });
     assert!(streaming.is_some(), "test pattern camera never streamed");
+    // A file camera is decoded and analysed: the clip shows people.
+    let person = wait_for(Duration::from_secs(20), || {
+        let latest = get_json(&format!("{base}/api/cameras/clip/detections/latest"))?;
+        latest["detections"]
+            .as_array()?
+            .iter()
+            .any(|d| d["label"] == "person")
+            .then_some(())
+    });
+    assert!(person.is_some(), "no person from the file camera");
 }

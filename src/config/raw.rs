@@ -43,7 +43,7 @@ pub struct RawModel {
     pub only_labels: Option<Vec<String>>,
     /// Expected sha256 of the model file.
     pub sha256: Option<String>,
-    /// ONNX Runtime intra-op threads.
+    /// ONNX Runtime intra-op threads; default: the CPU cores, at most 4.
     pub threads: Option<usize>,
 }
 

@@ -40,7 +40,9 @@ pub fn pedestrian_clip() -> PathBuf {
         .iter()
         .find(|p| p.is_file())
         .cloned()
-        .unwrap_or_else(|| panic!("pedestrian clip missing (looked at {candidates:?}): run `make setup`"))
+        .unwrap_or_else(|| {
+            panic!("pedestrian clip missing (looked at {candidates:?}): run `make setup`")
+        })
 }
 
 /// A child process whose stderr and stdout lines are collected; killed when dropped.
@@ -72,14 +74,23 @@ impl Proc {
         let stderr = Arc::new(Mutex::new(Vec::new()));
         collect(child.stdout.take().expect("stdout"), stdout.clone());
         collect(child.stderr.take().expect("stderr"), stderr.clone());
-        Self { child, stdout, stderr }
+        Self {
+            child,
+            stdout,
+            stderr,
+        }
     }
 
     /// Waits until a line of stdout or stderr contains `needle`; returns that line.
     pub fn wait_line(&self, needle: &str, timeout: Duration) -> Option<String> {
         wait_for(timeout, || {
             let find = |lines: &Arc<Mutex<Vec<String>>>| {
-                lines.lock().expect("lock").iter().find(|l| l.contains(needle)).cloned()
+                lines
+                    .lock()
+                    .expect("lock")
+                    .iter()
+                    .find(|l| l.contains(needle))
+                    .cloned()
             };
             find(&self.stdout).or_else(|| find(&self.stderr))
         })
@@ -142,7 +153,9 @@ pub fn start_appliance(args: &[&str]) -> (Proc, String) {
     let line = proc
         .wait_line("console and API on http://", Duration::from_secs(30))
         .unwrap_or_else(|| panic!("the appliance did not start: {}", proc.stderr_text()));
-    let base = line[line.find("http://").expect("url")..].trim().to_string();
+    let base = line[line.find("http://").expect("url")..]
+        .trim()
+        .to_string();
     (proc, base)
 }
 

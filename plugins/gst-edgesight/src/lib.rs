@@ -28,6 +28,7 @@ gst::plugin_define!(
     env!("CARGO_PKG_DESCRIPTION"),
     plugin_init,
     concat!(env!("CARGO_PKG_VERSION"), "-", env!("COMMIT_ID")),
+    // GStreamer's spelling of Apache-2.0 (it refuses to load a plugin with a license it does not know).
     "Apache 2.0",
     env!("CARGO_PKG_NAME"),
     env!("CARGO_PKG_NAME"),

@@ -9,7 +9,10 @@ use edgesight::config::find_home;
 use gstreamer as gst;
 use gstreamer::prelude::*;
 
-const ASTRONAUT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/data/astronaut.png");
+const ASTRONAUT: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../tests/data/astronaut.png"
+);
 
 fn init() {
     static INIT: Once = Once::new();
@@ -38,8 +41,8 @@ fn pipeline(detect_props: &str) -> gst::Pipeline {
 }
 
 /// Runs `pipeline` until EOS or an error; returns the detection messages' structures, or the
-/// error's text.
-fn run(pipeline: &gst::Pipeline) -> Result<Vec<gst::Structure>, String> {
+/// error's message (what `gst-launch-1.0` shows after `ERROR:`) and debug text.
+fn run(pipeline: &gst::Pipeline) -> Result<Vec<gst::Structure>, (String, String)> {
     let bus = pipeline.bus().expect("a pipeline has a bus");
     let started = pipeline.set_state(gst::State::Playing);
     let mut found = Vec::new();
@@ -48,10 +51,9 @@ fn run(pipeline: &gst::Pipeline) -> Result<Vec<gst::Structure>, String> {
         match msg.view() {
             gst::MessageView::Eos(_) => break,
             gst::MessageView::Error(err) => {
-                outcome = Err(format!(
-                    "{} ({})",
-                    err.error(),
-                    err.debug().map(|d| d.to_string()).unwrap_or_default()
+                outcome = Err((
+                    err.error().to_string(),
+                    err.debug().map(|d| d.to_string()).unwrap_or_default(),
                 ));
                 break;
             }
@@ -69,7 +71,12 @@ fn run(pipeline: &gst::Pipeline) -> Result<Vec<gst::Structure>, String> {
         .set_state(gst::State::Null)
         .expect("the pipeline stops");
     outcome?;
-    started.map_err(|e| format!("state change failed without an error message: {e}"))?;
+    started.map_err(|e| {
+        (
+            format!("state change failed without an error message: {e}"),
+            String::new(),
+        )
+    })?;
     Ok(found)
 }
 
@@ -82,9 +89,7 @@ fn detects_the_astronaut() {
     let mut best_person = None::<serde_json::Value>;
     for (i, s) in messages.iter().enumerate() {
         assert_eq!(s.get::<u64>("frame").expect("frame field"), i as u64);
-        let pts = s
-            .get::<Option<gst::ClockTime>>("pts")
-            .expect("pts field");
+        let pts = s.get::<Option<gst::ClockTime>>("pts").expect("pts field");
         assert!(pts.is_some(), "imagefreeze timestamps its buffers");
         let count = s.get::<u32>("count").expect("count field");
         let json = s.get::<String>("json").expect("json field");
@@ -117,7 +122,35 @@ fn interval_skips_frames() {
 fn missing_config_fails_with_its_name() {
     init();
     let missing = "/nonexistent/edgesight-no-such-config.toml";
-    let err = run(&pipeline(&format!("config={missing}")))
+    let (message, debug) = run(&pipeline(&format!("config={missing}")))
         .expect_err("a missing config stops the pipeline");
-    assert!(err.contains(missing), "the error names the file: {err}");
+    assert!(
+        message.contains(missing),
+        "the error message names the file: {message} (debug: {debug})"
+    );
+}
+
+#[test]
+fn missing_model_fails_with_its_name() {
+    init();
+    let dir = std::env::temp_dir().join(format!("gst-edgesight-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let config = dir.join("missing-model.toml");
+    let model = dir.join("no-such-model.onnx");
+    std::fs::write(
+        &config,
+        format!(
+            "[model]\npath = \"{}\"\nfamily = \"ssd\"\nlabels = \"{}\"\n",
+            model.display(),
+            concat!(env!("CARGO_MANIFEST_DIR"), "/../../models/coco_labels.txt"),
+        ),
+    )
+    .expect("config written");
+    let result = run(&pipeline(&format!("config={}", config.display())));
+    let _ = std::fs::remove_dir_all(&dir);
+    let (message, debug) = result.expect_err("a missing model stops the pipeline");
+    assert!(
+        message.contains(&model.display().to_string()) && message.contains("make setup"),
+        "the error message names the model and the fix: {message} (debug: {debug})"
+    );
 }

@@ -1,7 +1,7 @@
 //! The `edgesightdetect` implementation: a passthrough [`VideoFilter`] over
 //! [`edgesight::detector::Detector`]. See the parent module for the contract.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{LazyLock, Mutex, MutexGuard};
 
 use edgesight::config::{Config, find_home};
@@ -69,35 +69,22 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// The project folder: [`find_home`], or the source tree this plugin was built from when that
-/// has no `models/` (e.g. `gst-launch-1.0` started from another folder).
-fn home() -> PathBuf {
-    let home = find_home();
-    if home.join("models").is_dir() {
-        return home;
-    }
-    let built_from = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    if built_from.join("models").is_dir() {
-        built_from
-    } else {
-        home
-    }
-}
-
 /// The GStreamer error for a detector that could not be loaded.
 fn load_error(e: &DetectorError) -> gst::ErrorMessage {
     let text = e.to_string();
     match e {
         DetectorError::ModelMissing { .. } => {
-            gst::error_msg!(gst::ResourceError::NotFound, ["{}", text])
+            gst::error_msg!(gst::ResourceError::NotFound, ("{}", text))
         }
         DetectorError::ModelRead { .. } | DetectorError::HashMismatch { .. } => {
-            gst::error_msg!(gst::ResourceError::OpenRead, ["{}", text])
+            gst::error_msg!(gst::ResourceError::OpenRead, ("{}", text))
         }
-        DetectorError::Infer(InferError::RuntimeMissing { .. } | InferError::RuntimeLoad { .. }) => {
-            gst::error_msg!(gst::LibraryError::Init, ["{}", text])
+        DetectorError::Infer(
+            InferError::RuntimeMissing { .. } | InferError::RuntimeLoad { .. },
+        ) => {
+            gst::error_msg!(gst::LibraryError::Init, ("{}", text))
         }
-        _ => gst::error_msg!(gst::LibraryError::Settings, ["{}", text]),
+        _ => gst::error_msg!(gst::LibraryError::Settings, ("{}", text)),
     }
 }
 
@@ -141,15 +128,27 @@ impl ObjectImpl for EdgesightDetect {
                     .get::<Option<String>>()
                     .expect("type checked upstream")
                     .unwrap_or_default();
-                gst::info!(CAT, imp = self, "config: {:?} -> {:?}", settings.config, config);
+                gst::info!(
+                    CAT,
+                    imp = self,
+                    "config: {:?} -> {:?}",
+                    settings.config,
+                    config
+                );
                 settings.config = config;
             }
             "interval" => {
                 let interval = value.get::<u32>().expect("type checked upstream");
-                gst::info!(CAT, imp = self, "interval: {} -> {}", settings.interval, interval);
+                gst::info!(
+                    CAT,
+                    imp = self,
+                    "interval: {} -> {}",
+                    settings.interval,
+                    interval
+                );
                 settings.interval = interval;
             }
-            name => unimplemented!("property {name}"),
+            name => unreachable!("property {name} is not registered"),
         }
     }
 
@@ -158,7 +157,7 @@ impl ObjectImpl for EdgesightDetect {
         match pspec.name() {
             "config" => settings.config.to_value(),
             "interval" => settings.interval.to_value(),
-            name => unimplemented!("property {name}"),
+            name => unreachable!("property {name} is not registered"),
         }
     }
 }
@@ -211,13 +210,13 @@ impl BaseTransformImpl for EdgesightDetect {
 
     fn start(&self) -> Result<(), gst::ErrorMessage> {
         let settings = lock(&self.settings).clone();
-        let home = home();
+        let home = find_home();
         let config = if settings.config.is_empty() {
             Config::demo(&home)
         } else {
             Config::load(Path::new(&settings.config))
         }
-        .map_err(|e| gst::error_msg!(gst::LibraryError::Settings, ["{}", e]))?;
+        .map_err(|e| gst::error_msg!(gst::LibraryError::Settings, ("{}", e)))?;
         gst::debug!(
             CAT,
             imp = self,
@@ -266,11 +265,11 @@ impl VideoFilterImpl for EdgesightDetect {
             return Ok(gst::FlowSuccess::Ok);
         }
         let data = frame.plane_data(0).map_err(|e| {
-            gst::element_imp_error!(self, gst::StreamError::Failed, ["cannot map frame: {}", e]);
+            gst::element_imp_error!(self, gst::StreamError::Failed, ("cannot map frame: {}", e));
             gst::FlowError::Error
         })?;
         let stride = usize::try_from(frame.plane_stride()[0]).map_err(|_| {
-            gst::element_imp_error!(self, gst::StreamError::Format, ["negative stride"]);
+            gst::element_imp_error!(self, gst::StreamError::Format, ("negative stride"));
             gst::FlowError::NotNegotiated
         })?;
         let view = RgbView {
@@ -280,13 +279,13 @@ impl VideoFilterImpl for EdgesightDetect {
             stride,
         };
         let (detections, timings) = state.detector.detect(view).map_err(|e| {
-            gst::element_imp_error!(self, gst::StreamError::Failed, ["{}", e]);
+            gst::element_imp_error!(self, gst::StreamError::Failed, ("{}", e));
             gst::FlowError::Error
         })?;
         drop(guard);
 
         let json = serde_json::to_string(&detections).map_err(|e| {
-            gst::element_imp_error!(self, gst::LibraryError::Failed, ["json: {}", e]);
+            gst::element_imp_error!(self, gst::LibraryError::Failed, ("json: {}", e));
             gst::FlowError::Error
         })?;
         let count = u32::try_from(detections.len()).unwrap_or(u32::MAX);

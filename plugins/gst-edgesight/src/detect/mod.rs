@@ -28,8 +28,8 @@
 //!
 //! The project folder (for the demo config's model and for ONNX Runtime's `.deps/`) is
 //! [`edgesight::config::find_home`]: `$EDGESIGHT_HOME`, else an ancestor of the executable that has
-//! `models/` and `configs/`, else the current directory; if that has no `models/`, the source tree
-//! the plugin was built from is used.
+//! `models/` and `configs/`, else the current directory. Run `gst-launch-1.0` from the project
+//! folder, or set `EDGESIGHT_HOME` to it.
 //!
 //! ```text
 //! GST_PLUGIN_PATH=target/debug gst-launch-1.0 -m filesrc location=tests/data/astronaut.png ! pngdec ! imagefreeze num-buffers=5 ! videoconvert ! video/x-raw,format=RGB ! edgesightdetect interval=1 ! fakesink

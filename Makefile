@@ -1,0 +1,32 @@
+# edgesight — the two commands a user needs are `make run` and `make test`.
+# Both install what is missing first (scripts/setup.sh: apt packages, ONNX Runtime, demo clip).
+
+CARGO ?= $(shell command -v cargo 2>/dev/null || echo $(HOME)/.cargo/bin/cargo)
+ARGS ?=
+
+.PHONY: run test setup build lint bench check-fresh
+
+## Install everything, build in release mode, run the demo (console on http://127.0.0.1:8080).
+run: setup
+	$(CARGO) build --release --locked
+	./target/release/edgesight run $(ARGS)
+
+## Install everything and run every test of the workspace.
+test: setup
+	$(CARGO) test --workspace --locked
+
+## Install what is missing (idempotent; a second run takes seconds).
+setup:
+	@bash scripts/setup.sh
+
+build: setup
+	$(CARGO) build --release --locked
+
+## Formatting and lints, as CI checks them.
+lint:
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+
+## Benchmarks (not tests): pipeline vs bare ONNX Runtime; see PERFORMANCE.md.
+bench: setup
+	$(CARGO) bench --locked --bench pipeline_vs_bare
