@@ -110,3 +110,20 @@ fn a_bad_camera_on_the_command_line_names_the_flag() {
     let out = edgesight(&["run", "--camera", "no-equals-sign"]);
     assert!(stderr(&out).contains("NAME=URL"), "{}", stderr(&out));
 }
+
+#[test]
+fn a_missing_onnx_runtime_library_names_the_setup_command() {
+    let out = Command::new(common::bin())
+        .env("ORT_DYLIB_PATH", "/nonexistent/libonnxruntime.so")
+        .args([
+            "detect",
+            common::data("astronaut.png").to_str().expect("utf-8"),
+        ])
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("ONNX Runtime library not found"), "{err}");
+    assert!(err.contains("/nonexistent/libonnxruntime.so"), "{err}");
+    assert!(err.contains("make setup"), "{err}");
+}

@@ -18,20 +18,24 @@ const LIB_NAME: &str = "libonnxruntime.so";
 
 static ENVIRONMENT: OnceLock<Result<Environment, String>> = OnceLock::new();
 
-/// Where the ONNX Runtime library is, or where it was looked for.
+/// Where the ONNX Runtime library is, or where it was looked for. `$ORT_DYLIB_PATH`, when set,
+/// is the only place looked at: a user who names a library gets that one or an error.
 pub fn find_library(home: &Path) -> Result<PathBuf, InferError> {
-    let mut candidates = Vec::new();
-    if let Some(p) = std::env::var_os("ORT_DYLIB_PATH") {
-        candidates.push(PathBuf::from(p));
-    }
-    if let Some(dir) = std::env::current_exe()
-        .ok()
-        .and_then(|e| e.parent().map(Path::to_path_buf))
-    {
-        candidates.push(dir.join(LIB_NAME));
-        candidates.push(dir.join("lib").join(LIB_NAME));
-    }
-    candidates.push(home.join(".deps/onnxruntime/lib").join(LIB_NAME));
+    let candidates = match std::env::var_os("ORT_DYLIB_PATH") {
+        Some(p) => vec![PathBuf::from(p)],
+        None => {
+            let mut c = Vec::new();
+            if let Some(dir) = std::env::current_exe()
+                .ok()
+                .and_then(|e| e.parent().map(Path::to_path_buf))
+            {
+                c.push(dir.join(LIB_NAME));
+                c.push(dir.join("lib").join(LIB_NAME));
+            }
+            c.push(home.join(".deps/onnxruntime/lib").join(LIB_NAME));
+            c
+        }
+    };
     candidates
         .iter()
         .find(|p| p.is_file())

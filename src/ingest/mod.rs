@@ -8,6 +8,7 @@
 //! Decoded frames go to the camera's [`FrameSlot`](crate::frame::FrameSlot) (newest wins) and a
 //! wake-up is sent to the analysis thread without blocking.
 
+pub mod decoder;
 pub mod pipeline;
 
 use std::sync::Arc;
