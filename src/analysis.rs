@@ -65,13 +65,18 @@ fn run(
                 continue;
             };
             match detector.detect(frame.view()) {
-                Ok((detections, _timings)) => {
+                Ok((mut detections, _timings)) => {
+                    if (frame.source_width, frame.source_height) != (frame.width, frame.height) {
+                        let sx = frame.source_width as f32 / frame.width as f32;
+                        let sy = frame.source_height as f32 / frame.height as f32;
+                        detections.iter_mut().for_each(|d| d.scale(sx, sy));
+                    }
                     let result = FrameResult {
                         camera: camera.name().to_string(),
                         frame: frame.seq,
                         timestamp_ms: frame.timestamp_ms,
-                        width: frame.width,
-                        height: frame.height,
+                        width: frame.source_width,
+                        height: frame.source_height,
                         latency_ms: (frame.received_at.elapsed().as_secs_f64() * 1e4).round()
                             / 10.0,
                         detections,

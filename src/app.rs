@@ -18,7 +18,7 @@ use serde::Serialize;
 
 use crate::analysis::{self, AnalysisOptions};
 use crate::cameras::CameraRecord;
-use crate::config::{CameraConfig, Config, ConfigError, RtspReplayConfig};
+use crate::config::{CameraSpec, Config, ConfigError, RtspReplayConfig};
 use crate::detector::{Detector, DetectorError, Timings};
 use crate::http::{self, ApiState};
 use crate::ingest::CameraIngest;
@@ -70,18 +70,13 @@ pub fn resolve_config(opts: &RunOptions, home: &Path) -> Result<Config, ConfigEr
             )
             .fix("write --camera NAME=URL, e.g. --camera door=rtsp://192.168.1.20/stream1")
         })?;
-        let text = format!(
-            "[model]\npath=\"-\"\nfamily=\"ssd\"\nlabels=\"-\"\n[[cameras]]\nname={}\nurl={}\n",
-            toml_string(name),
-            toml_string(url)
-        );
-        let camera: CameraConfig = Config::from_toml(&text, "command line", home)
-            .map_err(|mut e| {
-                e.field = format!("{field} ({})", e.field.replace("cameras[0].", ""));
-                e
-            })?
-            .cameras
-            .remove(0);
+        let spec = CameraSpec {
+            name: name.to_string(),
+            url: url.to_string(),
+            ..CameraSpec::default()
+        };
+        let cwd = std::env::current_dir().unwrap_or_else(|_| home.to_path_buf());
+        let camera = crate::config::validate_camera(&spec, &field, "command line", &cwd)?;
         config.cameras.retain(|c| c.name != camera.name);
         config.cameras.push(camera);
     }
@@ -89,10 +84,6 @@ pub fn resolve_config(opts: &RunOptions, home: &Path) -> Result<Config, ConfigEr
         config.http.bind = addr;
     }
     Ok(config)
-}
-
-fn toml_string(s: &str) -> String {
-    serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into())
 }
 
 /// Runs the appliance until SIGINT/SIGTERM.

@@ -19,8 +19,14 @@ pub enum CameraState {
     Connecting,
     /// Frames are flowing.
     Streaming,
-    /// The last attempt failed; the next one starts at `next_retry_ms`.
+    /// Frames stopped arriving; the stream is rebuilt if none comes within `stall_timeout_s`.
+    Stalled,
+    /// The last attempt failed for a reason that may pass (network, end of stream); the next
+    /// attempt starts at `next_retry_ms`.
     Backoff,
+    /// The last attempt failed for a reason that needs a person (wrong path or password,
+    /// unsupported codec); attempts go on at the longest backoff.
+    Failed,
     /// Configured with `enabled = false`.
     Disabled,
     /// Shut down.
@@ -32,7 +38,9 @@ impl CameraState {
         match self {
             CameraState::Connecting => "connecting",
             CameraState::Streaming => "streaming",
+            CameraState::Stalled => "stalled",
             CameraState::Backoff => "backoff",
+            CameraState::Failed => "failed",
             CameraState::Disabled => "disabled",
             CameraState::Stopped => "stopped",
         }
@@ -43,7 +51,10 @@ impl CameraState {
 #[derive(Clone, Debug, Serialize)]
 pub struct Health {
     pub state: CameraState,
-    /// Why the camera is not streaming, or why it last stopped: `reason: message`.
+    /// Why the camera last stopped streaming, as a stable word: `not-found`, `unauthorized`,
+    /// `unreachable`, `unsupported-codec`, `decode-error`, `eos`, `no-frames`, `stalled`, `pipeline`.
+    pub reason: Option<String>,
+    /// The same with details: `reason: message` (passwords redacted).
     pub last_error: Option<String>,
     /// When the state last changed (ms since the Unix epoch).
     pub since_ms: u64,
@@ -83,6 +94,8 @@ pub struct CameraRecord {
     pub slot: Arc<FrameSlot>,
     health: Mutex<Health>,
     analysed: AtomicU64,
+    last_frame_ms: AtomicU64,
+    decoder: Mutex<Option<String>>,
     latest: Mutex<Option<Arc<FrameResult>>>,
     rates: Mutex<Rates>,
 }
@@ -102,8 +115,12 @@ pub struct CameraView {
     pub frames_in: u64,
     pub frames_analysed: u64,
     pub frames_dropped: u64,
+    /// Milliseconds since the last frame arrived from the camera.
+    pub last_frame_age_ms: Option<u64>,
     /// Age of the newest analysed frame's detections, when there are any.
     pub last_result_ms: Option<u64>,
+    /// The decoder of the current stream, e.g. `h264 → avdec_h264`.
+    pub decoder: Option<String>,
 }
 
 impl CameraRecord {
@@ -118,12 +135,15 @@ impl CameraRecord {
             slot: FrameSlot::new(),
             health: Mutex::new(Health {
                 state,
+                reason: None,
                 last_error: None,
                 since_ms: unix_ms(),
                 next_retry_ms: None,
                 reconnects: 0,
             }),
             analysed: AtomicU64::new(0),
+            last_frame_ms: AtomicU64::new(0),
+            decoder: Mutex::new(None),
             latest: Mutex::new(None),
             rates: Mutex::new(Rates::default()),
         })
@@ -134,19 +154,45 @@ impl CameraRecord {
     }
 
     /// Moves to `state`; `error` replaces the last error when given.
-    pub fn set_state(&self, state: CameraState, error: Option<String>, next_retry_ms: Option<u64>) {
+    /// Moves to `state`; `error` (reason, message) replaces the last error when given. Entering
+    /// `backoff` or `failed` counts a reconnection.
+    pub fn set_state(
+        &self,
+        state: CameraState,
+        error: Option<(&str, &str)>,
+        next_retry_ms: Option<u64>,
+    ) {
         let mut h = self.health.lock().unwrap_or_else(|p| p.into_inner());
         if h.state != state {
             h.since_ms = unix_ms();
         }
-        if state == CameraState::Backoff {
+        if matches!(state, CameraState::Backoff | CameraState::Failed) {
             h.reconnects += 1;
         }
         h.state = state;
         h.next_retry_ms = next_retry_ms;
-        if error.is_some() {
-            h.last_error = error;
+        if let Some((reason, message)) = error {
+            h.reason = Some(reason.to_string());
+            h.last_error = Some(format!("{reason}: {message}"));
         }
+    }
+
+    /// Records a decoded frame's arrival and the stream's size before scaling.
+    pub fn frame_arrived(&self, now_ms: u64) {
+        self.last_frame_ms.store(now_ms, Ordering::Relaxed);
+    }
+
+    /// Milliseconds since the last frame arrived, if one ever did.
+    pub fn last_frame_age_ms(&self) -> Option<u64> {
+        match self.last_frame_ms.load(Ordering::Relaxed) {
+            0 => None,
+            t => Some(unix_ms().saturating_sub(t)),
+        }
+    }
+
+    /// The decoder chosen for the current stream, e.g. `h264 → avdec_h264`.
+    pub fn set_decoder(&self, decoder: String) {
+        *self.decoder.lock().unwrap_or_else(|p| p.into_inner()) = Some(decoder);
     }
 
     pub fn health(&self) -> Health {
@@ -203,6 +249,8 @@ impl CameraRecord {
             frames_in: self.slot.received(),
             frames_analysed: self.frames_analysed(),
             frames_dropped: self.slot.dropped(),
+            last_frame_age_ms: self.last_frame_age_ms(),
+            decoder: self.decoder.lock().unwrap_or_else(|p| p.into_inner()).clone(),
             last_result_ms: self
                 .latest()
                 .map(|r| unix_ms().saturating_sub(r.timestamp_ms)),

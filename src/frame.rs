@@ -23,6 +23,10 @@ pub enum FramePixels {
 pub struct Frame {
     pub width: u32,
     pub height: u32,
+    /// Size of the stream before GStreamer scaled it for analysis (boxes are reported in these
+    /// pixels); equal to `width`/`height` when nothing was scaled.
+    pub source_width: u32,
+    pub source_height: u32,
     /// Bytes from one row to the next.
     pub stride: usize,
     pub pixels: FramePixels,
@@ -40,6 +44,8 @@ impl Frame {
         Self {
             width,
             height,
+            source_width: width,
+            source_height: height,
             stride: width as usize * 3,
             pixels: FramePixels::Owned(data),
             received_at: Instant::now(),

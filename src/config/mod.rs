@@ -10,8 +10,10 @@ mod validate;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
-pub use validate::validate;
+pub use raw::CameraSpec;
+pub use validate::{validate, validate_camera};
 
 /// The embedded default configuration: the demo camera and the bundled detector.
 pub const DEMO_TOML: &str = include_str!("../../configs/demo.toml");
@@ -83,6 +85,54 @@ pub struct CameraConfig {
     pub enabled: bool,
     /// Frames per second analysed (the camera may deliver more; the newest frame wins).
     pub detect_fps: f32,
+    pub transport: RtspTransport,
+    /// Credentials given apart from the URL (environment already substituted).
+    pub credentials: Option<Credentials>,
+    /// Decoder element named by the config, instead of the automatic choice.
+    pub decoder: Option<String>,
+    /// (width, height) frames are scaled to before analysis; a missing side keeps the aspect.
+    pub detect_size: (Option<u32>, Option<u32>),
+    /// Files: replay from the start at the end.
+    pub loop_file: bool,
+    /// No frame for this long: the stream is rebuilt.
+    pub stall_timeout: Duration,
+    /// Cap of the exponential reconnection backoff.
+    pub reconnect_max: Duration,
+    /// The camera as written, for writing the config back and for the API.
+    pub spec: CameraSpec,
+}
+
+/// How RTSP media travel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RtspTransport {
+    Tcp,
+    Udp,
+    /// UDP, falling back to TCP (rtspsrc's own order).
+    Auto,
+}
+
+impl RtspTransport {
+    /// rtspsrc's `protocols` flags.
+    pub fn protocols(self) -> &'static str {
+        match self {
+            RtspTransport::Tcp => "tcp",
+            RtspTransport::Udp => "udp",
+            RtspTransport::Auto => "udp+udp-mcast+tcp",
+        }
+    }
+}
+
+/// A user name and password. `Debug` never shows the password.
+#[derive(Clone, PartialEq)]
+pub struct Credentials {
+    pub username: String,
+    pub password: String,
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Credentials({}, ***)", self.username)
+    }
 }
 
 /// A clip served in a loop as an RTSP camera by a child `edgesight serve-rtsp` process.
@@ -103,9 +153,11 @@ impl SourceUrl {
         let url = url::Url::parse(text)
             .map_err(|e| format!("`{}` is not a URL ({e})", redact_text(text)))?;
         match url.scheme() {
-            "rtsp" | "rtsps" | "rtspt" | "file" | "test" => Ok(Self(url)),
+            "rtsp" | "rtsps" | "rtspt" | "file" | "test" | "v4l2" | "http" | "https" => {
+                Ok(Self(url))
+            }
             other => Err(format!(
-                "scheme `{other}` is not supported; use rtsp://, file:// or test://PATTERN"
+                "scheme `{other}` is not supported; use rtsp://, file://, v4l2:///dev/videoN, http(s):// or test://PATTERN"
             )),
         }
     }

@@ -1,7 +1,7 @@
 //! The config file as written: every key optional where a default exists, unknown keys rejected.
 //! Field doc comments are the reference for users (mirrored in `configs/reference.toml`).
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -10,7 +10,7 @@ pub struct RawConfig {
     pub http: RawHttp,
     pub model: Option<RawModel>,
     #[serde(default)]
-    pub cameras: Vec<RawCamera>,
+    pub cameras: Vec<CameraSpec>,
     #[serde(default)]
     pub rtsp_replay: Vec<RawRtspReplay>,
 }
@@ -47,16 +47,49 @@ pub struct RawModel {
     pub threads: Option<usize>,
 }
 
-#[derive(Debug, Deserialize)]
+/// One camera as written (in the file, or as a JSON body of the cameras API). Strings may hold
+/// `${ENV_VAR}` (url, username, password), substituted when validated; what is written back to
+/// the file is this, unsubstituted.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawCamera {
+pub struct CameraSpec {
     /// Unique name: letters, digits, `-` and `_`.
     pub name: String,
-    /// rtsp://[user:pass@]host[:port]/path, file:///path/clip.mp4 or test://PATTERN.
+    /// rtsp://[user:pass@]host[:port]/path, file:///path/clip.mp4, v4l2:///dev/video0,
+    /// http(s)://… (MJPEG or HLS) or test://PATTERN.
     pub url: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub enabled: Option<bool>,
     /// Frames analysed per second.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub detect_fps: Option<f32>,
+    /// RTSP transport: "tcp" (default), "udp" or "auto".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transport: Option<String>,
+    /// RTSP user name, when not in the URL.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// RTSP password, when not in the URL; `${ENV_VAR}` keeps it out of the file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+    /// Decoder element to use instead of the automatic choice.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decoder: Option<String>,
+    /// Width frames are scaled to (in GStreamer) before analysis.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detect_width: Option<u32>,
+    /// Height frames are scaled to before analysis.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detect_height: Option<u32>,
+    /// Files: start again at the end (default true).
+    #[serde(rename = "loop", skip_serializing_if = "Option::is_none")]
+    pub loop_file: Option<bool>,
+    /// Seconds without a frame before the stream is rebuilt (default 5).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stall_timeout_s: Option<f32>,
+    /// Longest wait between reconnection attempts, seconds (default 4).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reconnect_max_s: Option<f32>,
 }
 
 #[derive(Debug, Deserialize)]

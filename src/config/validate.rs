@@ -4,10 +4,12 @@
 use std::collections::HashSet;
 use std::path::Path;
 
-use super::raw::{RawCamera, RawConfig, RawModel, RawRtspReplay};
+use std::time::Duration;
+
+use super::raw::{CameraSpec, RawConfig, RawModel, RawRtspReplay};
 use super::{
-    CameraConfig, Config, ConfigError, HttpConfig, ModelConfig, ModelFamily, RtspReplayConfig,
-    SourceUrl,
+    CameraConfig, Config, ConfigError, Credentials, HttpConfig, ModelConfig, ModelFamily,
+    RtspReplayConfig, RtspTransport, SourceUrl,
 };
 
 /// Default bind address of the console and API.
@@ -35,8 +37,8 @@ pub fn validate(raw: RawConfig, source: &str, base: &Path) -> Result<Config, Con
     };
     let mut names = HashSet::new();
     let mut cameras = Vec::with_capacity(raw.cameras.len());
-    for (i, cam) in raw.cameras.into_iter().enumerate() {
-        let cam = validate_camera(cam, i, source, base)?;
+    for (i, cam) in raw.cameras.iter().enumerate() {
+        let cam = validate_camera(cam, &format!("cameras[{i}]"), source, base)?;
         if !names.insert(cam.name.clone()) {
             return Err(ConfigError::new(
                 source,
@@ -142,12 +144,16 @@ pub fn default_threads() -> usize {
         .unwrap_or(1)
 }
 
-fn validate_camera(
-    c: RawCamera,
-    i: usize,
+/// Checks one camera. `prefix` names it in errors (`cameras[2]` in a file, `camera` in the API).
+pub fn validate_camera(
+    c: &CameraSpec,
+    prefix: &str,
     source: &str,
     base: &Path,
 ) -> Result<CameraConfig, ConfigError> {
+    let err = |field: &str, problem: String| {
+        ConfigError::new(source, format!("{prefix}.{field}"), problem)
+    };
     if c.name.is_empty()
         || c.name.len() > 64
         || !c
@@ -155,34 +161,91 @@ fn validate_camera(
             .chars()
             .all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_')
     {
-        return Err(ConfigError::new(
-            source,
-            format!("cameras[{i}].name"),
-            format!("`{}` is not a valid camera name", c.name),
-        )
-        .fix("use 1-64 letters, digits, `-` or `_`, e.g. \"front-door\""));
+        return Err(err("name", format!("`{}` is not a valid camera name", c.name))
+            .fix("use 1-64 letters, digits, `-` or `_`, e.g. \"front-door\""));
     }
-    let field = format!("cameras[{i}].url");
-    let url_text = resolve_file_url(base, &c.url);
+    let env = |field: &str, text: &str| {
+        substitute_env(text).map_err(|var| {
+            err(field, format!("environment variable `{var}` is not set"))
+                .fix(format!("export {var}=… before starting, or write the value"))
+        })
+    };
+    let url_text = resolve_file_url(base, &env("url", &c.url)?);
     let url = SourceUrl::parse(&url_text).map_err(|problem| {
-        ConfigError::new(source, &field, problem)
-            .fix("write e.g. \"rtsp://user:pass@192.168.1.20:554/stream1\", \"file:///videos/clip.mp4\" or \"test://ball\"")
+        err("url", problem).fix("write e.g. \"rtsp://user:pass@192.168.1.20:554/stream1\", \"file:///videos/clip.mp4\" or \"test://ball\"")
     })?;
     let detect_fps = c.detect_fps.unwrap_or(5.0);
     if !(detect_fps > 0.0 && detect_fps <= 120.0) {
-        return Err(ConfigError::new(
-            source,
-            format!("cameras[{i}].detect_fps"),
-            format!("{detect_fps} frames per second"),
-        )
-        .fix("use a rate above 0 and at most 120, e.g. 5"));
+        return Err(err("detect_fps", format!("{detect_fps} frames per second"))
+            .fix("use a rate above 0 and at most 120, e.g. 5"));
     }
+    let transport = match c.transport.as_deref().unwrap_or("tcp") {
+        "tcp" => RtspTransport::Tcp,
+        "udp" => RtspTransport::Udp,
+        "auto" => RtspTransport::Auto,
+        other => {
+            return Err(err("transport", format!("`{other}` is not a transport"))
+                .fix("use \"tcp\", \"udp\" or \"auto\""));
+        }
+    };
+    let credentials = match (&c.username, &c.password) {
+        (None, None) => None,
+        (Some(user), password) => Some(Credentials {
+            username: env("username", user)?,
+            password: match password {
+                Some(p) => env("password", p)?,
+                None => String::new(),
+            },
+        }),
+        (None, Some(_)) => {
+            return Err(err("password", "a password without a username".into())
+                .fix("add `username`, or put both in the URL"));
+        }
+    };
+    for (field, v) in [("detect_width", c.detect_width), ("detect_height", c.detect_height)] {
+        if let Some(v) = v
+            && !(16..=8192).contains(&v)
+        {
+            return Err(err(field, format!("{v} pixels")).fix("use 16 to 8192, or remove it"));
+        }
+    }
+    let seconds = |field: &str, v: Option<f32>, default: f32| -> Result<Duration, ConfigError> {
+        let v = v.unwrap_or(default);
+        if (0.5..=3600.0).contains(&v) {
+            Ok(Duration::from_secs_f32(v))
+        } else {
+            Err(err(field, format!("{v} seconds")).fix(format!("use 0.5 to 3600, e.g. {default}")))
+        }
+    };
     Ok(CameraConfig {
-        name: c.name,
+        name: c.name.clone(),
         source: url,
         enabled: c.enabled.unwrap_or(true),
         detect_fps,
+        transport,
+        credentials,
+        decoder: c.decoder.clone(),
+        detect_size: (c.detect_width, c.detect_height),
+        loop_file: c.loop_file.unwrap_or(true),
+        stall_timeout: seconds("stall_timeout_s", c.stall_timeout_s, 5.0)?,
+        reconnect_max: seconds("reconnect_max_s", c.reconnect_max_s, 4.0)?,
+        spec: c.clone(),
     })
+}
+
+/// Replaces every `${NAME}` with the environment variable's value; `Err(NAME)` when unset.
+pub fn substitute_env(text: &str) -> Result<String, String> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        let Some(len) = rest[start + 2..].find('}') else { break };
+        let name = &rest[start + 2..start + 2 + len];
+        out.push_str(&rest[..start]);
+        out.push_str(&std::env::var(name).map_err(|_| name.to_string())?);
+        rest = &rest[start + 3 + len..];
+    }
+    out.push_str(rest);
+    Ok(out)
 }
 
 fn validate_replay(
@@ -256,7 +319,7 @@ mod tests {
 
     #[test]
     fn errors_name_the_field_and_the_fix() {
-        let e = parse("[[cameras]]\nname = \"a\"\nurl = \"http://x\"\n").expect_err("bad scheme");
+        let e = parse("[[cameras]]\nname = \"a\"\nurl = \"ftp://x\"\n").expect_err("bad scheme");
         assert_eq!(e.field, "cameras[0].url");
         assert!(e.to_string().contains("fix:"), "{e}");
         let e = parse("[[cameras]]\nname = \"a b\"\nurl = \"test://ball\"\n").expect_err("name");
@@ -294,6 +357,35 @@ mod tests {
             t,
             "rtspsrc: could not open rtsp://admin:***@10.0.0.5:554/a and rtsp://h/b"
         );
+    }
+
+    #[test]
+    fn environment_variables_are_substituted_and_a_missing_one_is_named() {
+        // SAFETY-free: a variable name unique to this test.
+        let e = parse(
+            "[[cameras]]\nname = \"a\"\nurl = \"rtsp://h/s\"\nusername = \"u\"\npassword = \"${EDGESIGHT_TEST_SURELY_UNSET}\"\n",
+        )
+        .expect_err("unset variable");
+        assert_eq!(e.field, "cameras[0].password");
+        assert!(e.problem.contains("EDGESIGHT_TEST_SURELY_UNSET"), "{e}");
+        let home = std::env::var("HOME").expect("HOME is set in tests");
+        assert_eq!(super::substitute_env("a${HOME}b").expect("set"), format!("a{home}b"));
+        assert_eq!(super::substitute_env("no vars").expect("plain"), "no vars");
+    }
+
+    #[test]
+    fn camera_options_are_checked() {
+        let c = parse("[[cameras]]\nname = \"a\"\nurl = \"rtsp://h/s\"\ntransport = \"udp\"\ndetect_width = 640\nloop = false\n")
+            .expect("valid");
+        assert_eq!(c.cameras[0].transport, super::RtspTransport::Udp);
+        assert_eq!(c.cameras[0].detect_size, (Some(640), None));
+        assert!(!c.cameras[0].loop_file);
+        let e = parse("[[cameras]]\nname = \"a\"\nurl = \"rtsp://h/s\"\ntransport = \"quic\"\n")
+            .expect_err("transport");
+        assert_eq!(e.field, "cameras[0].transport");
+        let e = parse("[[cameras]]\nname = \"a\"\nurl = \"rtsp://h/s\"\nstall_timeout_s = 0\n")
+            .expect_err("timeout");
+        assert_eq!(e.field, "cameras[0].stall_timeout_s");
     }
 
     #[test]

@@ -1,10 +1,14 @@
 //! Ingest: one supervisor thread per camera keeps its GStreamer pipeline running.
 //!
 //! `run()` calls `run_once()` in a loop. `run_once` builds and starts the pipeline, then watches
-//! its bus and a frame watchdog; it returns why the stream ended (a bus error classified into a
-//! reason, end of stream, no first frame in time, or frames that stopped). The supervisor records
-//! the reason on the camera, waits with exponential backoff (1 s doubling to 30 s, reset after a
-//! stream that delivered frames) and tries again, until shutdown. Other cameras never notice.
+//! its bus and a frame watchdog; it returns why the stream ended: a bus error classified into a
+//! reason, end of stream, no first frame in time (`no-frames`), or frames that stopped
+//! (`stalled`: after 2 s without a frame the camera shows `stalled`, after its `stall_timeout_s`
+//! the pipeline is rebuilt). The supervisor records the reason, waits with exponential backoff
+//! and jitter (0.5 s doubling up to the camera's `reconnect_max_s`, reset once a stream delivered
+//! frames) and tries again, until shutdown. Reasons that need a person (`not-found`,
+//! `unauthorized`, `unsupported-codec`, `pipeline`) show as `failed` and retry at the cap.
+//! A file that ends replays at once (or stops, with `loop = false`). Other cameras never notice.
 //! Decoded frames go to the camera's [`FrameSlot`](crate::frame::FrameSlot) (newest wins) and a
 //! wake-up is sent to the analysis thread without blocking.
 
@@ -24,11 +28,10 @@ use crate::cameras::{CameraRecord, CameraState};
 use crate::frame::unix_ms;
 
 /// No first frame within this time: the attempt fails as `no-frames`.
-pub const FIRST_FRAME_TIMEOUT: Duration = Duration::from_secs(20);
-/// No frame for this long while streaming: the attempt fails as `stalled`.
-pub const STALL_TIMEOUT: Duration = Duration::from_secs(10);
-const BACKOFF_START: Duration = Duration::from_secs(1);
-const BACKOFF_MAX: Duration = Duration::from_secs(30);
+pub const FIRST_FRAME_TIMEOUT: Duration = Duration::from_secs(15);
+/// No frame for this long while streaming: the camera shows `stalled`.
+pub const STALL_WARNING: Duration = Duration::from_secs(2);
+const BACKOFF_START: Duration = Duration::from_millis(500);
 const POLL: Duration = Duration::from_millis(100);
 
 /// Why one attempt at streaming ended.
@@ -38,6 +41,23 @@ pub struct StreamEnd {
     /// `unsupported-codec`, `decode-error`, `eos`, `no-frames`, `stalled`, `pipeline`.
     pub reason: &'static str,
     pub message: String,
+}
+
+impl StreamEnd {
+    fn new(reason: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            reason,
+            message: message.into(),
+        }
+    }
+
+    /// Whether waiting will not fix it: a person has to (wrong path, password, codec).
+    pub fn needs_attention(&self) -> bool {
+        matches!(
+            self.reason,
+            "not-found" | "unauthorized" | "unsupported-codec" | "pipeline"
+        )
+    }
 }
 
 impl std::fmt::Display for StreamEnd {
@@ -82,8 +102,54 @@ impl CameraIngest {
     }
 }
 
+impl Drop for CameraIngest {
+    fn drop(&mut self) {
+        self.request_stop();
+    }
+}
+
+/// Exponential backoff with equal jitter: `next()` returns a wait in [d/2, d] and doubles d up
+/// to `max`.
+pub struct Backoff {
+    current: Duration,
+    max: Duration,
+    seed: u64,
+}
+
+impl Backoff {
+    pub fn new(max: Duration) -> Self {
+        let seed = Instant::now().elapsed().as_nanos() as u64 ^ (unix_ms() << 20) | 1;
+        Self {
+            current: BACKOFF_START.min(max),
+            max,
+            seed,
+        }
+    }
+
+    /// The next wait.
+    pub fn next_wait(&mut self) -> Duration {
+        // xorshift64: jitter only needs to spread cameras apart, not be unpredictable.
+        self.seed ^= self.seed << 13;
+        self.seed ^= self.seed >> 7;
+        self.seed ^= self.seed << 17;
+        let fraction = (self.seed % 1000) as f64 / 1000.0;
+        let wait = self.current.mul_f64(0.5 + 0.5 * fraction);
+        self.current = (self.current * 2).min(self.max);
+        wait
+    }
+
+    /// The longest wait, for failures that will not pass by themselves.
+    pub fn at_cap(&mut self) {
+        self.current = self.max;
+    }
+
+    pub fn reset(&mut self) {
+        self.current = BACKOFF_START.min(self.max);
+    }
+}
+
 fn run(camera: &Arc<CameraRecord>, wake: &Sender<()>, stop: &AtomicBool) {
-    let mut backoff = BACKOFF_START;
+    let mut backoff = Backoff::new(camera.config.reconnect_max);
     while !stop.load(Ordering::SeqCst) {
         camera.set_state(CameraState::Connecting, None, None);
         let (end, delivered) = run_once(camera, wake, stop);
@@ -92,30 +158,38 @@ fn run(camera: &Arc<CameraRecord>, wake: &Sender<()>, stop: &AtomicBool) {
             break;
         }
         if delivered {
-            backoff = BACKOFF_START;
+            backoff.reset();
         }
-        // A file that ended is replayed from the start at once.
-        let wait = if end.reason == "eos" && camera.config.source.scheme() == "file" {
-            Duration::ZERO
+        let is_file = camera.config.source.scheme() == "file";
+        if end.reason == "eos" && is_file {
+            if camera.config.loop_file {
+                tracing::debug!(camera = camera.name(), "end of file; replaying");
+                continue;
+            }
+            tracing::info!(camera = camera.name(), "end of file");
+            camera.set_state(CameraState::Stopped, Some((end.reason, "end of file")), None);
+            return;
+        }
+        let state = if end.needs_attention() {
+            backoff.at_cap();
+            CameraState::Failed
         } else {
-            backoff
+            CameraState::Backoff
         };
+        let wait = backoff.next_wait();
         tracing::warn!(
             camera = camera.name(),
             "stream ended ({end}); retrying in {:.1} s",
             wait.as_secs_f32()
         );
         camera.set_state(
-            CameraState::Backoff,
-            Some(end.to_string()),
+            state,
+            Some((end.reason, &end.message)),
             Some(unix_ms() + wait.as_millis() as u64),
         );
         let until = Instant::now() + wait;
         while Instant::now() < until && !stop.load(Ordering::SeqCst) {
             std::thread::sleep(POLL.min(until.saturating_duration_since(Instant::now())));
-        }
-        if wait > Duration::ZERO {
-            backoff = (backoff * 2).min(BACKOFF_MAX);
         }
     }
     camera.set_state(CameraState::Stopped, None, None);
@@ -130,27 +204,38 @@ fn run_once(
 ) -> (Option<StreamEnd>, bool) {
     let last_frame_ms = Arc::new(AtomicU64::new(0));
     let on_frame = {
-        let slot = camera.slot.clone();
+        let camera = camera.clone();
         let wake = wake.clone();
         let last = last_frame_ms.clone();
         move |frame| {
-            last.store(unix_ms(), Ordering::Relaxed);
-            slot.put(frame);
+            let now = unix_ms();
+            last.store(now, Ordering::Relaxed);
+            camera.frame_arrived(now);
+            camera.slot.put(frame);
             // Full means a wake-up is already pending: nothing to do.
             let _ = wake.try_send(());
         }
     };
-    let pipeline = match pipeline::build(camera.name(), &camera.config.source, on_frame) {
-        Ok(p) => p,
-        Err(e) => {
-            return (
-                Some(StreamEnd {
-                    reason: "pipeline",
-                    message: e.to_string(),
-                }),
-                false,
-            );
+    let on_decoder = {
+        let camera = camera.clone();
+        move |choice: Result<String, String>| match choice {
+            Ok(chain) => {
+                tracing::info!(camera = camera.name(), "decoder: {chain}");
+                camera.set_decoder(chain);
+            }
+            Err(why) => {
+                tracing::error!(camera = camera.name(), "decoder: {why}");
+                camera.set_decoder(why);
+            }
         }
+    };
+    let hooks = pipeline::Hooks {
+        on_frame: Box::new(on_frame),
+        on_decoder: Box::new(on_decoder),
+    };
+    let pipeline = match pipeline::build(&camera.config, &decoder::GstRegistry, hooks) {
+        Ok(p) => p,
+        Err(e) => return (Some(StreamEnd::new("pipeline", e.to_string())), false),
     };
     let end = watch(camera, &pipeline, &last_frame_ms, stop);
     let _ = pipeline.set_state(gst::State::Null);
@@ -164,23 +249,18 @@ fn watch(
     stop: &AtomicBool,
 ) -> Option<StreamEnd> {
     let Some(bus) = pipeline.bus() else {
-        return Some(StreamEnd {
-            reason: "pipeline",
-            message: "pipeline has no bus".into(),
-        });
+        return Some(StreamEnd::new("pipeline", "pipeline has no bus"));
     };
     if let Err(e) = pipeline.set_state(gst::State::Playing) {
         // The bus usually holds the real reason.
-        if let Some(end) = drain_error(&bus) {
-            return Some(end);
-        }
-        return Some(StreamEnd {
-            reason: "pipeline",
-            message: format!("cannot start: {e}"),
-        });
+        return Some(
+            drain_error(&bus)
+                .unwrap_or_else(|| StreamEnd::new("pipeline", format!("cannot start: {e}"))),
+        );
     }
     let started = Instant::now();
-    let mut streaming = false;
+    let stall_timeout = camera.config.stall_timeout.as_millis() as u64;
+    let mut state = CameraState::Connecting;
     loop {
         if stop.load(Ordering::SeqCst) {
             return None;
@@ -189,10 +269,7 @@ fn watch(
             match msg.view() {
                 gst::MessageView::Error(err) => return Some(classify(err)),
                 gst::MessageView::Eos(_) => {
-                    return Some(StreamEnd {
-                        reason: "eos",
-                        message: "the source ended the stream".into(),
-                    });
+                    return Some(StreamEnd::new("eos", "the source ended the stream"));
                 }
                 _ => {}
             }
@@ -200,24 +277,32 @@ fn watch(
         let last = last_frame_ms.load(Ordering::Relaxed);
         if last == 0 {
             if started.elapsed() > FIRST_FRAME_TIMEOUT {
-                return Some(StreamEnd {
-                    reason: "no-frames",
-                    message: format!("no frame within {} s", FIRST_FRAME_TIMEOUT.as_secs()),
-                });
+                return Some(StreamEnd::new(
+                    "no-frames",
+                    format!("no frame within {} s", FIRST_FRAME_TIMEOUT.as_secs()),
+                ));
             }
+            continue;
+        }
+        let age = unix_ms().saturating_sub(last);
+        let now_state = if age > STALL_WARNING.as_millis() as u64 {
+            CameraState::Stalled
         } else {
-            if !streaming {
-                streaming = true;
-                tracing::info!(camera = camera.name(), "streaming");
-                camera.set_state(CameraState::Streaming, None, None);
+            CameraState::Streaming
+        };
+        if now_state != state {
+            match now_state {
+                CameraState::Streaming => tracing::info!(camera = camera.name(), "streaming"),
+                _ => tracing::warn!(camera = camera.name(), "stalled: no frame for {age} ms"),
             }
-            let age = unix_ms().saturating_sub(last);
-            if age > STALL_TIMEOUT.as_millis() as u64 {
-                return Some(StreamEnd {
-                    reason: "stalled",
-                    message: format!("no frame for {} s", age / 1000),
-                });
-            }
+            camera.set_state(now_state, None, None);
+            state = now_state;
+        }
+        if age > stall_timeout {
+            return Some(StreamEnd::new(
+                "stalled",
+                format!("no frame for {:.1} s", age as f64 / 1000.0),
+            ));
         }
     }
 }
@@ -262,8 +347,37 @@ pub fn classify(err: &gst::message::Error) -> StreamEnd {
         .src()
         .map(|s| s.name().to_string())
         .unwrap_or_else(|| "pipeline".into());
-    StreamEnd {
+    StreamEnd::new(
         reason,
-        message: crate::config::redact_text(&format!("{source}: {}", e.message())),
+        crate::config::redact_text(&format!("{source}: {}", e.message())),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_with_jitter_up_to_the_cap() {
+        let mut b = Backoff::new(Duration::from_secs(4));
+        let waits: Vec<Duration> = (0..6).map(|_| b.next_wait()).collect();
+        let caps = [500, 1000, 2000, 4000, 4000, 4000];
+        for (w, cap) in waits.iter().zip(caps) {
+            let cap = Duration::from_millis(cap);
+            assert!(*w >= cap / 2 && *w <= cap, "{w:?} not in [{:?}, {cap:?}]", cap / 2);
+        }
+        b.reset();
+        assert!(b.next_wait() <= Duration::from_millis(500));
+        b.at_cap();
+        assert!(b.next_wait() >= Duration::from_secs(2));
+    }
+
+    #[test]
+    fn reasons_that_need_a_person_are_told_apart() {
+        assert!(StreamEnd::new("unauthorized", "").needs_attention());
+        assert!(StreamEnd::new("not-found", "").needs_attention());
+        assert!(!StreamEnd::new("unreachable", "").needs_attention());
+        assert!(!StreamEnd::new("eos", "").needs_attention());
+        assert!(!StreamEnd::new("stalled", "").needs_attention());
     }
 }

@@ -1,19 +1,29 @@
-//! Builds one camera's GStreamer pipeline: source → decode → convert to RGB → appsink.
+//! Builds one camera's GStreamer pipeline: source → decoder → scale → RGB → appsink.
 //!
-//! `rtsp://` and `file://` go through `uridecodebin` (the registry picks the decoder; rtspsrc is
-//! set to 200 ms latency over TCP in `source-setup`), `test://PATTERN` through a live
-//! `videotestsrc`. The appsink keeps one buffer and drops older ones (`max-buffers=1`,
-//! `drop=true`); its callback maps the buffer without copying and hands it to `on_frame`, which
-//! must not block.
+//! - `rtsp://`, `file://`, `http(s)://` (MJPEG, HLS): `uridecodebin`; rtspsrc gets 200 ms of
+//!   latency, the camera's transport and credentials in `source-setup`.
+//! - `v4l2:///dev/videoN`: `v4l2src ! decodebin`.
+//! - `test://PATTERN?width=&height=&fps=`: a live `videotestsrc`.
+//!
+//! Decoders are chosen by [`decoder::choose`](super::decoder::choose) in `autoplug-select`;
+//! audio is never decoded. Frames are scaled to the camera's detect size in GStreamer
+//! (`nvvidconv` where the decoder outputs device memory, else `videoscale`), so only the pixels
+//! analysis needs reach our code, then converted to RGB. The appsink keeps one buffer and drops
+//! older ones (`max-buffers=1`, `drop=true`); its callback maps the buffer without copying and
+//! hands it to `on_frame`, which must not block.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use gstreamer as gst;
+use gstreamer::glib;
 use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
 use gstreamer_video as gst_video;
 
-use crate::config::SourceUrl;
+use super::decoder::{self, Codec, Registry};
+use crate::config::CameraConfig;
 use crate::frame::{Frame, FramePixels, unix_ms};
 
 /// Latency of rtspsrc's jitter buffer, in milliseconds (rtspsrc's own default is 2000).
@@ -30,20 +40,45 @@ pub enum BuildError {
     TestSource(String),
 }
 
+/// What the pipeline reports besides frames.
+pub struct Hooks {
+    /// Every decoded frame, on the streaming thread; must not block.
+    pub on_frame: Box<dyn Fn(Frame) + Send + Sync>,
+    /// The decoder chosen for the stream (`h264 → avdec_h264`), or why none could be.
+    pub on_decoder: Box<dyn Fn(Result<String, String>) + Send + Sync>,
+}
+
 fn make(factory: &'static str) -> Result<gst::Element, BuildError> {
     gst::ElementFactory::make(factory)
         .build()
         .map_err(|_| BuildError::MissingElement(factory))
 }
 
-/// Builds (but does not start) the pipeline for `source`. `on_frame` runs on the streaming
-/// thread for every decoded frame.
+/// Builds (but does not start) the pipeline for `camera`.
 pub fn build(
-    name: &str,
-    source: &SourceUrl,
-    on_frame: impl Fn(Frame) + Send + Sync + 'static,
+    camera: &CameraConfig,
+    registry: &dyn Registry,
+    hooks: Hooks,
 ) -> Result<gst::Pipeline, BuildError> {
-    let pipeline = gst::Pipeline::with_name(&format!("cam-{name}"));
+    let pipeline = gst::Pipeline::with_name(&format!("cam-{}", camera.name));
+    let link_err = |e: glib::BoolError| BuildError::Link(e.to_string());
+    // Jetson decoders output device memory: nvvidconv scales and copies it out.
+    let scaler = if registry.has("nvv4l2decoder") && registry.has("nvvidconv") {
+        make("nvvidconv")?
+    } else {
+        make("videoscale")?
+    };
+    let mut size = gst::Caps::builder("video/x-raw");
+    if let Some(w) = camera.detect_size.0 {
+        size = size.field("width", w as i32);
+    }
+    if let Some(h) = camera.detect_size.1 {
+        size = size.field("height", h as i32);
+    }
+    let sized = gst::ElementFactory::make("capsfilter")
+        .property("caps", size.build())
+        .build()
+        .map_err(|_| BuildError::MissingElement("capsfilter"))?;
     let convert = make("videoconvert")?;
     let sink = gst_app::AppSink::builder()
         .name("sink")
@@ -55,26 +90,42 @@ pub fn build(
         .max_buffers(1)
         .drop(true)
         // Files are paced to real time by the sink; live sources are taken as they come.
-        .sync(source.scheme() == "file")
+        .sync(camera.source.scheme() == "file")
         .build();
     pipeline
-        .add_many([&convert, sink.upcast_ref()])
-        .map_err(|e| BuildError::Link(e.to_string()))?;
-    convert
-        .link(&sink)
-        .map_err(|e| BuildError::Link(format!("videoconvert to appsink: {e}")))?;
+        .add_many([&scaler, &sized, &convert, sink.upcast_ref()])
+        .map_err(link_err)?;
+    gst::Element::link_many([&scaler, &sized, &convert, sink.upcast_ref()]).map_err(link_err)?;
 
-    if source.scheme() == "test" {
-        add_test_source(&pipeline, source, &convert)?;
-    } else {
-        add_uri_source(&pipeline, source, &convert)?;
+    // The stream's size before scaling, for mapping boxes back: (width << 32) | height.
+    let source_size = Arc::new(AtomicU64::new(0));
+    if let Some(pad) = scaler.static_pad("sink") {
+        let source_size = source_size.clone();
+        pad.add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, move |_, info| {
+            if let Some(gst::PadProbeData::Event(event)) = &info.data
+                && let gst::EventView::Caps(caps) = event.view()
+                && let Some(s) = caps.caps().structure(0)
+                && let (Ok(w), Ok(h)) = (s.get::<i32>("width"), s.get::<i32>("height"))
+            {
+                source_size.store(((w as u64) << 32) | h as u64, Ordering::Relaxed);
+            }
+            gst::PadProbeReturn::Ok
+        });
     }
 
+    let on_decoder: Arc<dyn Fn(Result<String, String>) + Send + Sync> = Arc::from(hooks.on_decoder);
+    match camera.source.scheme() {
+        "test" => add_test_source(&pipeline, camera, &scaler)?,
+        "v4l2" => add_v4l2_source(&pipeline, camera, &scaler, on_decoder)?,
+        _ => add_uri_source(&pipeline, camera, &scaler, on_decoder)?,
+    }
+
+    let on_frame = hooks.on_frame;
     sink.set_callbacks(
         gst_app::AppSinkCallbacks::builder()
             .new_sample(move |sink| {
                 let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
-                if let Some(frame) = sample_to_frame(&sample) {
+                if let Some(frame) = sample_to_frame(&sample, source_size.load(Ordering::Relaxed)) {
                     on_frame(frame);
                 }
                 Ok(gst::FlowSuccess::Ok)
@@ -84,13 +135,19 @@ pub fn build(
     Ok(pipeline)
 }
 
-fn sample_to_frame(sample: &gst::Sample) -> Option<Frame> {
+fn sample_to_frame(sample: &gst::Sample, source_size: u64) -> Option<Frame> {
     let info = gst_video::VideoInfo::from_caps(sample.caps()?).ok()?;
     let buffer = sample.buffer_owned()?;
     let mapped = buffer.into_mapped_buffer_readable().ok()?;
+    let (sw, sh) = match ((source_size >> 32) as u32, source_size as u32) {
+        (0, _) | (_, 0) => (info.width(), info.height()),
+        size => size,
+    };
     Some(Frame {
         width: info.width(),
         height: info.height(),
+        source_width: sw,
+        source_height: sh,
         stride: usize::try_from(info.stride()[0]).ok()?,
         pixels: FramePixels::Gst(mapped),
         received_at: Instant::now(),
@@ -99,67 +156,138 @@ fn sample_to_frame(sample: &gst::Sample) -> Option<Frame> {
     })
 }
 
-fn add_uri_source(
-    pipeline: &gst::Pipeline,
-    source: &SourceUrl,
-    convert: &gst::Element,
-) -> Result<(), BuildError> {
-    let decode = gst::ElementFactory::make("uridecodebin")
-        .property("uri", source.secret_str())
-        .build()
-        .map_err(|_| BuildError::MissingElement("uridecodebin"))?;
-    decode.connect("source-setup", false, |values| {
-        if let Some(Ok(src)) = values.get(1).map(|v| v.get::<gst::Element>()) {
-            configure_source(&src);
-        }
-        None
-    });
-    let convert_weak = convert.downgrade();
-    decode.connect_pad_added(move |_, pad| {
-        let Some(convert) = convert_weak.upgrade() else {
-            return;
+/// Links a decodebin's video pads to `next`, and lets [`decoder::choose`] pick its decoders.
+fn wire_decodebin(
+    decode: &gst::Element,
+    next: &gst::Element,
+    wanted: Option<String>,
+    on_decoder: Arc<dyn Fn(Result<String, String>) + Send + Sync>,
+) {
+    decode.connect("autoplug-select", false, move |values| {
+        let caps = values.get(2)?.get::<gst::Caps>().ok()?;
+        let factory = values.get(3)?.get::<gst::ElementFactory>().ok()?;
+        let klass = factory.metadata(gst::ELEMENT_METADATA_KLASS).unwrap_or("");
+        let verdict = if !klass.contains("Decoder") {
+            AUTOPLUG_TRY
+        } else if klass.contains("Audio") {
+            AUTOPLUG_SKIP
+        } else {
+            let codec = caps.structure(0).and_then(|s| Codec::from_caps_name(s.name()));
+            match codec.map(|c| (c, decoder::choose(c, &decoder::GstRegistry, wanted.as_deref()))) {
+                Some((codec, Ok(chosen))) if chosen == factory.name() => {
+                    on_decoder(Ok(format!("{} → {chosen}", codec.as_str())));
+                    AUTOPLUG_TRY
+                }
+                Some((_, Ok(_))) => AUTOPLUG_SKIP,
+                Some((_, Err(why))) => {
+                    on_decoder(Err(why));
+                    AUTOPLUG_SKIP
+                }
+                None => AUTOPLUG_TRY,
+            }
         };
+        autoplug_value(verdict)
+    });
+    let next = next.downgrade();
+    decode.connect_pad_added(move |_, pad| {
+        let Some(next) = next.upgrade() else { return };
         let is_video = pad
             .current_caps()
-            .or_else(|| Some(pad.query_caps(None)))
-            .and_then(|caps| caps.structure(0).map(|s| s.name().starts_with("video/")))
-            .unwrap_or(false);
-        if !is_video {
-            return;
-        }
-        if let Some(sinkpad) = convert.static_pad("sink")
+            .unwrap_or_else(|| pad.query_caps(None))
+            .structure(0)
+            .is_some_and(|s| s.name().starts_with("video/"));
+        if let Some(sinkpad) = next.static_pad("sink")
+            && is_video
             && !sinkpad.is_linked()
             && let Err(e) = pad.link(&sinkpad)
         {
-            tracing::warn!("cannot link decoded video pad: {e:?}");
+            tracing::warn!("cannot link decoded video: {e:?}");
         }
     });
-    pipeline
-        .add(&decode)
-        .map_err(|e| BuildError::Link(e.to_string()))?;
-    Ok(())
 }
 
-/// Sets what rtspsrc defaults badly for analytics: latency and transport.
-fn configure_source(src: &gst::Element) {
+/// `GstAutoplugSelectResult` values.
+const AUTOPLUG_TRY: i32 = 0;
+const AUTOPLUG_SKIP: i32 = 2;
+
+fn autoplug_value(v: i32) -> Option<glib::Value> {
+    let class = glib::EnumClass::with_type(glib::Type::from_name("GstAutoplugSelectResult")?)?;
+    class.to_value(v)
+}
+
+fn add_uri_source(
+    pipeline: &gst::Pipeline,
+    camera: &CameraConfig,
+    next: &gst::Element,
+    on_decoder: Arc<dyn Fn(Result<String, String>) + Send + Sync>,
+) -> Result<(), BuildError> {
+    let decode = gst::ElementFactory::make("uridecodebin")
+        .property("uri", camera.source.secret_str())
+        .build()
+        .map_err(|_| BuildError::MissingElement("uridecodebin"))?;
+    let protocols = camera.transport.protocols();
+    let credentials = camera.credentials.clone();
+    decode.connect("source-setup", false, move |values| {
+        if let Some(Ok(src)) = values.get(1).map(|v| v.get::<gst::Element>()) {
+            configure_source(&src, protocols, credentials.as_ref());
+        }
+        None
+    });
+    wire_decodebin(&decode, next, camera.decoder.clone(), on_decoder);
+    pipeline
+        .add(&decode)
+        .map_err(|e| BuildError::Link(e.to_string()))
+}
+
+/// Sets what rtspsrc defaults badly for analytics: latency, transport, credentials.
+fn configure_source(
+    src: &gst::Element,
+    protocols: &str,
+    credentials: Option<&crate::config::Credentials>,
+) {
     if src.has_property("latency") {
         src.set_property("latency", RTSP_LATENCY_MS);
     }
     if src.has_property("protocols") {
-        src.set_property_from_str("protocols", "tcp");
+        src.set_property_from_str("protocols", protocols);
     }
     if src.has_property("drop-on-latency") {
         src.set_property("drop-on-latency", true);
     }
+    if let Some(c) = credentials
+        && src.has_property("user-id")
+    {
+        src.set_property("user-id", &c.username);
+        src.set_property("user-pw", &c.password);
+    }
+}
+
+fn add_v4l2_source(
+    pipeline: &gst::Pipeline,
+    camera: &CameraConfig,
+    next: &gst::Element,
+    on_decoder: Arc<dyn Fn(Result<String, String>) + Send + Sync>,
+) -> Result<(), BuildError> {
+    let src = gst::ElementFactory::make("v4l2src")
+        .property("device", camera.source.url().path())
+        .build()
+        .map_err(|_| BuildError::MissingElement("v4l2src"))?;
+    let decode = make("decodebin")?;
+    wire_decodebin(&decode, next, camera.decoder.clone(), on_decoder);
+    pipeline
+        .add_many([&src, &decode])
+        .map_err(|e| BuildError::Link(e.to_string()))?;
+    src.link(&decode)
+        .map_err(|e| BuildError::Link(format!("v4l2src: {e}")))
 }
 
 /// `test://PATTERN?width=W&height=H&fps=F` → live videotestsrc.
 fn add_test_source(
     pipeline: &gst::Pipeline,
-    source: &SourceUrl,
-    convert: &gst::Element,
+    camera: &CameraConfig,
+    next: &gst::Element,
 ) -> Result<(), BuildError> {
-    let url = source.url();
+    let url = camera.source.url();
     let pattern = url.host_str().unwrap_or("smpte").to_string();
     let (mut width, mut height, mut fps) = (640i32, 480i32, 10i32);
     for (key, value) in url.query_pairs() {
@@ -170,18 +298,14 @@ fn add_test_source(
             "width" => width = parsed,
             "height" => height = parsed,
             "fps" => fps = parsed,
-            other => {
-                return Err(BuildError::TestSource(format!(
-                    "unknown parameter `{other}`"
-                )));
-            }
+            other => return Err(BuildError::TestSource(format!("unknown parameter `{other}`"))),
         }
     }
     let src = make("videotestsrc")?;
     src.set_property("is-live", true);
     let known = src
         .find_property("pattern")
-        .and_then(|pspec| gst::glib::EnumClass::with_type(pspec.value_type()))
+        .and_then(|pspec| glib::EnumClass::with_type(pspec.value_type()))
         .is_some_and(|class| class.value_by_nick(&pattern).is_some());
     if !known {
         return Err(BuildError::TestSource(format!(
@@ -203,7 +327,7 @@ fn add_test_source(
     pipeline
         .add_many([&src, &caps])
         .map_err(|e| BuildError::Link(e.to_string()))?;
-    gst::Element::link_many([&src, &caps, convert])
+    gst::Element::link_many([&src, &caps, next])
         .map_err(|e| BuildError::Link(format!("videotestsrc: {e}")))?;
     Ok(())
 }

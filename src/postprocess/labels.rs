@@ -107,6 +107,16 @@ impl LabeledDetection {
     }
 }
 
+impl LabeledDetection {
+    /// Scales the box by (sx, sy): from the analysed frame's pixels to the source stream's.
+    pub fn scale(&mut self, sx: f32, sy: f32) {
+        let r1 = |v: f32| (v * 10.0).round() / 10.0;
+        let b = &mut self.bbox;
+        (b.x1, b.x2) = (r1(b.x1 * sx), r1(b.x2 * sx));
+        (b.y1, b.y2) = (r1(b.y1 * sy), r1(b.y2 * sy));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
