@@ -52,7 +52,8 @@ impl CameraState {
 pub struct Health {
     pub state: CameraState,
     /// Why the camera last stopped streaming, as a stable word: `not-found`, `unauthorized`,
-    /// `unreachable`, `unsupported-codec`, `decode-error`, `eos`, `no-frames`, `stalled`, `pipeline`.
+    /// `unreachable`, `protocol-error`, `unsupported-codec`, `decode-error`, `eos`, `no-frames`,
+    /// `stalled`, `pipeline`.
     pub reason: Option<String>,
     /// The same with details: `reason: message` (passwords redacted).
     pub last_error: Option<String>,
@@ -250,7 +251,11 @@ impl CameraRecord {
             frames_analysed: self.frames_analysed(),
             frames_dropped: self.slot.dropped(),
             last_frame_age_ms: self.last_frame_age_ms(),
-            decoder: self.decoder.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+            decoder: self
+                .decoder
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone(),
             last_result_ms: self
                 .latest()
                 .map(|r| unix_ms().saturating_sub(r.timestamp_ms)),

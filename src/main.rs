@@ -54,6 +54,12 @@ enum Command {
         /// Exit when standard input closes (used when the appliance runs it as a child).
         #[arg(long)]
         exit_with_stdin: bool,
+        /// Require this user name (RTSP basic authentication; needs --password).
+        #[arg(long, requires = "password")]
+        user: Option<String>,
+        /// Password for --user.
+        #[arg(long, requires = "user")]
+        password: Option<String>,
     },
 }
 
@@ -135,8 +141,16 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             port,
             mount,
             exit_with_stdin,
+            user,
+            password,
         } => {
-            edgesight::serve_rtsp::serve(&file, port, &mount, exit_with_stdin)?;
+            let options = edgesight::serve_rtsp::ServeOptions {
+                port,
+                mount,
+                exit_with_stdin,
+                credentials: user.zip(password),
+            };
+            edgesight::serve_rtsp::serve(&file, &options)?;
             Ok(ExitCode::SUCCESS)
         }
     }

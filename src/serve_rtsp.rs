@@ -38,27 +38,84 @@ struct Client {
 
 type Clients = Arc<Mutex<Vec<Client>>>;
 
-const H264_CAPS: &str = "video/x-h264,stream-format=byte-stream,alignment=au";
+/// What the served stream carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Codec {
+    H264,
+    H265,
+}
+
+impl Codec {
+    fn caps(self) -> &'static str {
+        match self {
+            Codec::H264 => "video/x-h264,stream-format=byte-stream,alignment=au",
+            Codec::H265 => "video/x-h265,stream-format=byte-stream,alignment=au",
+        }
+    }
+
+    fn parser(self) -> &'static str {
+        match self {
+            Codec::H264 => "h264parse",
+            Codec::H265 => "h265parse",
+        }
+    }
+
+    fn payloader(self) -> &'static str {
+        match self {
+            Codec::H264 => "rtph264pay",
+            Codec::H265 => "rtph265pay",
+        }
+    }
+}
+
+/// Options of [`serve`].
+#[derive(Clone, Debug, Default)]
+pub struct ServeOptions {
+    pub port: u16,
+    pub mount: String,
+    /// Exit when standard input closes.
+    pub exit_with_stdin: bool,
+    /// Require these credentials (RTSP basic authentication).
+    pub credentials: Option<(String, String)>,
+}
 
 /// Serves `file` at `rtsp://127.0.0.1:PORT/MOUNT` until the process ends. Prints
 /// `ready rtsp://127.0.0.1:PORT/MOUNT` on stdout once listening (PORT 0 picks a free port).
-pub fn serve(file: &Path, port: u16, mount: &str, exit_with_stdin: bool) -> Result<(), ServeError> {
+/// H.264 and H.265 files are served as they are; other codecs are encoded to H.264.
+pub fn serve(file: &Path, options: &ServeOptions) -> Result<(), ServeError> {
     let file = std::path::absolute(file).map_err(|e| ServeError::Gst(e.to_string()))?;
     if !file.is_file() {
         return Err(ServeError::FileMissing(file.display().to_string()));
     }
     gst::init().map_err(|e| ServeError::Gst(e.to_string()))?;
     let clients: Clients = Arc::default();
-    let reader = build_reader(&file, clients.clone())?;
+    let (reader, codec) = start_reader(&file, clients.clone())?;
 
     let server = rtsp::RTSPServer::new();
     server.set_address("127.0.0.1");
-    server.set_service(&port.to_string());
+    server.set_service(&options.port.to_string());
     let factory = rtsp::RTSPMediaFactory::new();
     factory.set_launch(&format!(
-        "( appsrc name=src is-live=true do-timestamp=true format=time caps=\"{H264_CAPS}\" ! h264parse ! rtph264pay name=pay0 pt=96 config-interval=-1 )"
+        "( appsrc name=src is-live=true do-timestamp=true format=time caps=\"{}\" ! {} ! {} name=pay0 pt=96 config-interval=-1 )",
+        codec.caps(),
+        codec.parser(),
+        codec.payloader()
     ));
     factory.set_shared(false);
+    if let Some((user, password)) = &options.credentials {
+        let auth = rtsp::RTSPAuth::new();
+        let token = rtsp::RTSPToken::builder()
+            .field(rtsp::RTSP_TOKEN_MEDIA_FACTORY_ROLE, "user")
+            .build();
+        auth.add_basic(&rtsp::RTSPAuth::make_basic(user, password), &token);
+        server.set_auth(Some(&auth));
+        factory.add_role_from_structure(
+            &gst::Structure::builder("user")
+                .field(rtsp::RTSP_PERM_MEDIA_FACTORY_ACCESS, true)
+                .field(rtsp::RTSP_PERM_MEDIA_FACTORY_CONSTRUCT, true)
+                .build(),
+        );
+    }
     factory.connect_media_configure(move |_, media| {
         let Some(src) = media
             .element()
@@ -82,15 +139,17 @@ pub fn serve(file: &Path, port: u16, mount: &str, exit_with_stdin: bool) -> Resu
     let mounts = server
         .mount_points()
         .ok_or_else(|| ServeError::Gst("server has no mount points".into()))?;
-    mounts.add_factory(mount, factory);
+    mounts.add_factory(&options.mount, factory);
     let main_loop = glib::MainLoop::new(None, false);
-    let _source = server.attach(None).map_err(|_| ServeError::Bind(port))?;
+    let _source = server
+        .attach(None)
+        .map_err(|_| ServeError::Bind(options.port))?;
 
     reader
         .set_state(gst::State::Playing)
         .map_err(|e| ServeError::Gst(format!("cannot play {}: {e}", file.display())))?;
     spawn_reader_watch(&reader, main_loop.clone())?;
-    if exit_with_stdin {
+    if options.exit_with_stdin {
         let main_loop = main_loop.clone();
         std::thread::Builder::new()
             .name("stdin-watch".into())
@@ -101,27 +160,27 @@ pub fn serve(file: &Path, port: u16, mount: &str, exit_with_stdin: bool) -> Resu
             })
             .map_err(|e| ServeError::Gst(e.to_string()))?;
     }
-    println!("ready rtsp://127.0.0.1:{}{mount}", server.bound_port());
+    println!(
+        "ready rtsp://127.0.0.1:{}{}",
+        server.bound_port(),
+        options.mount
+    );
     main_loop.run();
     let _ = reader.set_state(gst::State::Null);
     Ok(())
 }
 
-/// file → (H.264 as is | raw → x264enc) → h264parse → appsink that fans out to clients.
-fn build_reader(file: &Path, clients: Clients) -> Result<gst::Pipeline, ServeError> {
+/// file → (H.264/H.265 as is | raw → x264enc) → parser → appsink that fans out to clients.
+/// Prerolls to learn the codec, which the RTSP factory needs before the first client.
+fn start_reader(file: &Path, clients: Clients) -> Result<(gst::Pipeline, Codec), ServeError> {
     let err = |e: glib::BoolError| ServeError::Gst(e.to_string());
     let pipeline = gst::Pipeline::with_name("rtsp-replay-reader");
     let decode = gst::ElementFactory::make("uridecodebin")
         .property("uri", format!("file://{}", file.display()))
-        .property("caps", "video/x-h264; video/x-raw".parse::<gst::Caps>()?)
-        .build()
-        .map_err(err)?;
-    let parse = gst::ElementFactory::make("h264parse")
-        .property("config-interval", -1i32)
-        .build()
-        .map_err(err)?;
-    let capsfilter = gst::ElementFactory::make("capsfilter")
-        .property("caps", H264_CAPS.parse::<gst::Caps>()?)
+        .property(
+            "caps",
+            "video/x-h264; video/x-h265; video/x-raw".parse::<gst::Caps>()?,
+        )
         .build()
         .map_err(err)?;
     let sink = gst_app::AppSink::builder()
@@ -129,14 +188,14 @@ fn build_reader(file: &Path, clients: Clients) -> Result<gst::Pipeline, ServeErr
         .max_buffers(8)
         .build();
     pipeline
-        .add_many([&decode, &parse, &capsfilter, sink.upcast_ref()])
+        .add_many([&decode, sink.upcast_ref()])
         .map_err(err)?;
-    gst::Element::link_many([&parse, &capsfilter, sink.upcast_ref()]).map_err(err)?;
 
+    let (codec_tx, codec_rx) = std::sync::mpsc::sync_channel::<Result<Codec, String>>(1);
     let pipeline_weak = pipeline.downgrade();
-    let parse_weak = parse.downgrade();
+    let sink_weak = sink.downgrade();
     decode.connect_pad_added(move |_, pad| {
-        let (Some(pipeline), Some(parse)) = (pipeline_weak.upgrade(), parse_weak.upgrade()) else {
+        let (Some(pipeline), Some(sink)) = (pipeline_weak.upgrade(), sink_weak.upgrade()) else {
             return;
         };
         let Some(name) = pad
@@ -145,19 +204,19 @@ fn build_reader(file: &Path, clients: Clients) -> Result<gst::Pipeline, ServeErr
         else {
             return;
         };
-        let result = if name == "video/x-h264" {
-            parse
-                .static_pad("sink")
-                .map(|sinkpad| pad.link(&sinkpad).map(|_| ()).map_err(|e| format!("{e:?}")))
-                .unwrap_or(Err("h264parse has no sink pad".into()))
-        } else if name == "video/x-raw" {
-            link_encoder(&pipeline, pad, &parse)
-        } else {
-            Ok(())
+        let codec = match name.as_str() {
+            "video/x-h265" => Codec::H265,
+            "video/x-h264" | "video/x-raw" => Codec::H264,
+            _ => return,
         };
-        if let Err(e) = result {
-            eprintln!("serve-rtsp: cannot link {name}: {e}");
-        }
+        let linked = link_branch(
+            &pipeline,
+            pad,
+            name == "video/x-raw",
+            codec,
+            sink.upcast_ref(),
+        );
+        let _ = codec_tx.try_send(linked.map(|()| codec));
     });
 
     sink.set_callbacks(
@@ -171,35 +230,59 @@ fn build_reader(file: &Path, clients: Clients) -> Result<gst::Pipeline, ServeErr
             })
             .build(),
     );
-    Ok(pipeline)
+    pipeline
+        .set_state(gst::State::Paused)
+        .map_err(|e| ServeError::Gst(format!("cannot read {}: {e}", file.display())))?;
+    let codec = codec_rx
+        .recv_timeout(std::time::Duration::from_secs(10))
+        .map_err(|_| ServeError::Gst(format!("no video stream found in {}", file.display())))?
+        .map_err(ServeError::Gst)?;
+    Ok((pipeline, codec))
 }
 
-/// Raw video (a file that is not H.264): videoconvert → x264enc → the shared h264parse.
-fn link_encoder(
+/// pad → [videoconvert → x264enc when raw] → parser (AUs, parameter sets at every key frame)
+/// → capsfilter → sink.
+fn link_branch(
     pipeline: &gst::Pipeline,
     pad: &gst::Pad,
-    parse: &gst::Element,
+    encode: bool,
+    codec: Codec,
+    sink: &gst::Element,
 ) -> Result<(), String> {
-    let convert = gst::ElementFactory::make("videoconvert")
-        .build()
-        .map_err(|e| e.to_string())?;
-    let encode = gst::ElementFactory::make("x264enc")
-        .property_from_str("tune", "zerolatency")
-        .property_from_str("speed-preset", "veryfast")
-        .property("key-int-max", 30u32)
-        .build()
-        .map_err(|_| "x264enc is missing (gstreamer1.0-plugins-ugly)".to_string())?;
-    pipeline
-        .add_many([&convert, &encode])
-        .map_err(|e| e.to_string())?;
-    gst::Element::link_many([&convert, &encode, parse]).map_err(|e| e.to_string())?;
-    for e in [&convert, &encode] {
+    let make = |name: &str| {
+        gst::ElementFactory::make(name)
+            .build()
+            .map_err(|_| format!("GStreamer element `{name}` is missing"))
+    };
+    let mut chain = Vec::new();
+    if encode {
+        chain.push(make("videoconvert")?);
+        let x264 = make("x264enc")?;
+        x264.set_property_from_str("tune", "zerolatency");
+        x264.set_property_from_str("speed-preset", "veryfast");
+        x264.set_property("key-int-max", 30u32);
+        chain.push(x264);
+    }
+    let parse = make(codec.parser())?;
+    parse.set_property("config-interval", -1i32);
+    chain.push(parse);
+    let filter = make("capsfilter")?;
+    filter.set_property(
+        "caps",
+        codec
+            .caps()
+            .parse::<gst::Caps>()
+            .map_err(|e| e.to_string())?,
+    );
+    chain.push(filter);
+    pipeline.add_many(&chain).map_err(|e| e.to_string())?;
+    chain.push(sink.clone());
+    gst::Element::link_many(&chain).map_err(|e| e.to_string())?;
+    for e in &chain[..chain.len() - 1] {
         e.sync_state_with_parent().map_err(|e| e.to_string())?;
     }
-    let sinkpad = convert
-        .static_pad("sink")
-        .ok_or("videoconvert has no sink pad")?;
-    pad.link(&sinkpad).map(|_| ()).map_err(|e| format!("{e:?}"))
+    let first = chain[0].static_pad("sink").ok_or("no sink pad")?;
+    pad.link(&first).map(|_| ()).map_err(|e| format!("{e:?}"))
 }
 
 /// Pushes one access unit to every live client; a new client starts at a key frame.

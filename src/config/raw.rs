@@ -87,7 +87,7 @@ pub struct CameraSpec {
     /// Seconds without a frame before the stream is rebuilt (default 5).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stall_timeout_s: Option<f32>,
-    /// Longest wait between reconnection attempts, seconds (default 4).
+    /// Longest wait between reconnection attempts, seconds (default 3).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reconnect_max_s: Option<f32>,
 }

@@ -161,13 +161,16 @@ pub fn validate_camera(
             .chars()
             .all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_')
     {
-        return Err(err("name", format!("`{}` is not a valid camera name", c.name))
-            .fix("use 1-64 letters, digits, `-` or `_`, e.g. \"front-door\""));
+        return Err(
+            err("name", format!("`{}` is not a valid camera name", c.name))
+                .fix("use 1-64 letters, digits, `-` or `_`, e.g. \"front-door\""),
+        );
     }
     let env = |field: &str, text: &str| {
         substitute_env(text).map_err(|var| {
-            err(field, format!("environment variable `{var}` is not set"))
-                .fix(format!("export {var}=… before starting, or write the value"))
+            err(field, format!("environment variable `{var}` is not set")).fix(format!(
+                "export {var}=… before starting, or write the value"
+            ))
         })
     };
     let url_text = resolve_file_url(base, &env("url", &c.url)?);
@@ -202,7 +205,10 @@ pub fn validate_camera(
                 .fix("add `username`, or put both in the URL"));
         }
     };
-    for (field, v) in [("detect_width", c.detect_width), ("detect_height", c.detect_height)] {
+    for (field, v) in [
+        ("detect_width", c.detect_width),
+        ("detect_height", c.detect_height),
+    ] {
         if let Some(v) = v
             && !(16..=8192).contains(&v)
         {
@@ -228,7 +234,7 @@ pub fn validate_camera(
         detect_size: (c.detect_width, c.detect_height),
         loop_file: c.loop_file.unwrap_or(true),
         stall_timeout: seconds("stall_timeout_s", c.stall_timeout_s, 5.0)?,
-        reconnect_max: seconds("reconnect_max_s", c.reconnect_max_s, 4.0)?,
+        reconnect_max: seconds("reconnect_max_s", c.reconnect_max_s, 3.0)?,
         spec: c.clone(),
     })
 }
@@ -238,7 +244,9 @@ pub fn substitute_env(text: &str) -> Result<String, String> {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(start) = rest.find("${") {
-        let Some(len) = rest[start + 2..].find('}') else { break };
+        let Some(len) = rest[start + 2..].find('}') else {
+            break;
+        };
         let name = &rest[start + 2..start + 2 + len];
         out.push_str(&rest[..start]);
         out.push_str(&std::env::var(name).map_err(|_| name.to_string())?);
@@ -369,7 +377,10 @@ mod tests {
         assert_eq!(e.field, "cameras[0].password");
         assert!(e.problem.contains("EDGESIGHT_TEST_SURELY_UNSET"), "{e}");
         let home = std::env::var("HOME").expect("HOME is set in tests");
-        assert_eq!(super::substitute_env("a${HOME}b").expect("set"), format!("a{home}b"));
+        assert_eq!(
+            super::substitute_env("a${HOME}b").expect("set"),
+            format!("a{home}b")
+        );
         assert_eq!(super::substitute_env("no vars").expect("plain"), "no vars");
     }
 

@@ -38,7 +38,8 @@ const POLL: Duration = Duration::from_millis(100);
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StreamEnd {
     /// Short machine-readable reason: `not-found`, `unauthorized`, `unreachable`,
-    /// `unsupported-codec`, `decode-error`, `eos`, `no-frames`, `stalled`, `pipeline`.
+    /// `protocol-error`, `unsupported-codec`, `decode-error`, `eos`, `no-frames`, `stalled`,
+    /// `pipeline`.
     pub reason: &'static str,
     pub message: String,
 }
@@ -55,7 +56,7 @@ impl StreamEnd {
     pub fn needs_attention(&self) -> bool {
         matches!(
             self.reason,
-            "not-found" | "unauthorized" | "unsupported-codec" | "pipeline"
+            "not-found" | "unauthorized" | "unsupported-codec" | "protocol-error" | "pipeline"
         )
     }
 }
@@ -167,7 +168,11 @@ fn run(camera: &Arc<CameraRecord>, wake: &Sender<()>, stop: &AtomicBool) {
                 continue;
             }
             tracing::info!(camera = camera.name(), "end of file");
-            camera.set_state(CameraState::Stopped, Some((end.reason, "end of file")), None);
+            camera.set_state(
+                CameraState::Stopped,
+                Some((end.reason, "end of file")),
+                None,
+            );
             return;
         }
         let state = if end.needs_attention() {
@@ -316,18 +321,35 @@ fn drain_error(bus: &gst::Bus) -> Option<StreamEnd> {
     None
 }
 
-/// Maps a GStreamer error to a reason a person can act on. Credentials never appear: URLs in
-/// the message are redacted.
+/// Maps a GStreamer error to a reason a person can act on. The message keeps the element,
+/// GStreamer's text and the last line of its debug detail; passwords are redacted.
 pub fn classify(err: &gst::message::Error) -> StreamEnd {
     let e = err.error();
-    let reason = if let Some(kind) = e.kind::<gst::ResourceError>() {
+    let detail = err
+        .debug()
+        .and_then(|d| d.lines().last().map(|l| l.trim().to_string()))
+        .filter(|l| !l.is_empty());
+    let reason = reason_of(&e, detail.as_deref());
+    let source = err
+        .src()
+        .map(|s| s.name().to_string())
+        .unwrap_or_else(|| "pipeline".into());
+    let message = match detail {
+        Some(d) => format!("{source}: {} ({d})", e.message()),
+        None => format!("{source}: {}", e.message()),
+    };
+    StreamEnd::new(reason, crate::config::redact_text(&message))
+}
+
+fn reason_of(e: &gst::glib::Error, detail: Option<&str>) -> &'static str {
+    if let Some(kind) = e.kind::<gst::ResourceError>() {
         match kind {
             gst::ResourceError::NotFound => "not-found",
             gst::ResourceError::NotAuthorized => "unauthorized",
-            gst::ResourceError::OpenRead
-            | gst::ResourceError::OpenReadWrite
-            | gst::ResourceError::Read
-            | gst::ResourceError::Write => "unreachable",
+            // Reachable, but what came back is not the protocol (rtspsrc: "Parse error").
+            gst::ResourceError::Read if detail.is_some_and(|d| d.contains("Parse error")) => {
+                "protocol-error"
+            }
             _ => "unreachable",
         }
     } else if let Some(kind) = e.kind::<gst::StreamError>() {
@@ -342,15 +364,7 @@ pub fn classify(err: &gst::message::Error) -> StreamEnd {
         "unsupported-codec"
     } else {
         "pipeline"
-    };
-    let source = err
-        .src()
-        .map(|s| s.name().to_string())
-        .unwrap_or_else(|| "pipeline".into());
-    StreamEnd::new(
-        reason,
-        crate::config::redact_text(&format!("{source}: {}", e.message())),
-    )
+    }
 }
 
 #[cfg(test)]
@@ -364,7 +378,11 @@ mod tests {
         let caps = [500, 1000, 2000, 4000, 4000, 4000];
         for (w, cap) in waits.iter().zip(caps) {
             let cap = Duration::from_millis(cap);
-            assert!(*w >= cap / 2 && *w <= cap, "{w:?} not in [{:?}, {cap:?}]", cap / 2);
+            assert!(
+                *w >= cap / 2 && *w <= cap,
+                "{w:?} not in [{:?}, {cap:?}]",
+                cap / 2
+            );
         }
         b.reset();
         assert!(b.next_wait() <= Duration::from_millis(500));

@@ -172,8 +172,15 @@ fn wire_decodebin(
         } else if klass.contains("Audio") {
             AUTOPLUG_SKIP
         } else {
-            let codec = caps.structure(0).and_then(|s| Codec::from_caps_name(s.name()));
-            match codec.map(|c| (c, decoder::choose(c, &decoder::GstRegistry, wanted.as_deref()))) {
+            let codec = caps
+                .structure(0)
+                .and_then(|s| Codec::from_caps_name(s.name()));
+            match codec.map(|c| {
+                (
+                    c,
+                    decoder::choose(c, &decoder::GstRegistry, wanted.as_deref()),
+                )
+            }) {
                 Some((codec, Ok(chosen))) if chosen == factory.name() => {
                     on_decoder(Ok(format!("{} → {chosen}", codec.as_str())));
                     AUTOPLUG_TRY
@@ -298,7 +305,11 @@ fn add_test_source(
             "width" => width = parsed,
             "height" => height = parsed,
             "fps" => fps = parsed,
-            other => return Err(BuildError::TestSource(format!("unknown parameter `{other}`"))),
+            other => {
+                return Err(BuildError::TestSource(format!(
+                    "unknown parameter `{other}`"
+                )));
+            }
         }
     }
     let src = make("videotestsrc")?;

@@ -136,8 +136,15 @@ pub fn wait_for<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Optio
 
 /// Starts `edgesight serve-rtsp FILE --port 0` and returns it with its URL.
 pub fn serve_rtsp(file: &Path) -> (Proc, String) {
+    serve_rtsp_with(file, &["--port", "0"])
+}
+
+/// Starts `edgesight serve-rtsp FILE --mount /clip EXTRA…` and returns it with its URL.
+pub fn serve_rtsp_with(file: &Path, extra: &[&str]) -> (Proc, String) {
     let file = file.to_str().expect("utf-8 path");
-    let proc = Proc::spawn(&["serve-rtsp", file, "--port", "0", "--mount", "/clip"]);
+    let mut args = vec!["serve-rtsp", file, "--mount", "/clip"];
+    args.extend_from_slice(extra);
+    let proc = Proc::spawn(&args);
     let line = proc
         .wait_line("ready rtsp://", Duration::from_secs(15))
         .unwrap_or_else(|| panic!("serve-rtsp did not start: {}", proc.stderr_text()));
@@ -157,6 +164,24 @@ pub fn start_appliance(args: &[&str]) -> (Proc, String) {
         .trim()
         .to_string();
     (proc, base)
+}
+
+/// The camera named `name` from `GET /api/cameras`.
+pub fn camera(base: &str, name: &str) -> Option<serde_json::Value> {
+    get_json(&format!("{base}/api/cameras"))?
+        .as_array()?
+        .iter()
+        .find(|c| c["name"] == name)
+        .cloned()
+}
+
+/// Sends `signal` (e.g. "STOP", "CONT", "KILL") to a process.
+pub fn signal(pid: u32, signal: &str) {
+    let status = Command::new("kill")
+        .args([&format!("-{signal}"), &pid.to_string()])
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill -{signal} {pid}");
 }
 
 /// GET a JSON document; `None` for any failure (connection, status, body).
