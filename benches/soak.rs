@@ -178,6 +178,51 @@ fn cpu_seconds(pid: u32, ticks: f64) -> f64 {
     (utime + stime) / ticks
 }
 
+/// CPU seconds of `pid`'s live threads by role, from their names: (GStreamer ingest and
+/// decode, analysis incl. ONNX Runtime's unnamed pool threads, the rest: tokio, supervisors).
+fn cpu_by_role(pid: u32, ticks: f64) -> (f64, f64, f64) {
+    let (mut decode, mut analysis, mut rest) = (0.0, 0.0, 0.0);
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return (f64::NAN, f64::NAN, f64::NAN);
+    };
+    for task in tasks.flatten() {
+        let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
+            continue; // the thread ended
+        };
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        let comm = &stat[open + 1..close];
+        let f: Vec<&str> = stat[close + 1..].split_whitespace().collect();
+        let cpu =
+            (f[11].parse::<f64>().unwrap_or(0.0) + f[12].parse::<f64>().unwrap_or(0.0)) / ticks;
+        if comm == "analysis" || comm == "edgesight" {
+            analysis += cpu;
+        } else if comm == "tokio" || comm.starts_with("ingest-") {
+            rest += cpu;
+        } else {
+            decode += cpu;
+        }
+    }
+    (decode, analysis, rest)
+}
+
+/// (busy, all) CPU seconds of the whole machine, summed over its cores (`/proc/stat`).
+fn machine_cpu(ticks: f64) -> (f64, f64) {
+    let stat = std::fs::read_to_string("/proc/stat").expect("/proc/stat");
+    let f: Vec<f64> = stat
+        .lines()
+        .next()
+        .expect("cpu line")
+        .split_whitespace()
+        .skip(1)
+        .map(|v| v.parse().unwrap_or(0.0))
+        .collect();
+    let all: f64 = f.iter().take(8).sum();
+    let idle = f[3] + f[4];
+    ((all - idle) / ticks, all / ticks)
+}
+
 fn u64_field(camera: &serde_json::Value, field: &str) -> u64 {
     camera[field].as_u64().unwrap_or_else(|| {
         panic!("/api/cameras: camera has no integer `{field}` (API changed?): {camera}")
@@ -250,6 +295,10 @@ struct Sample {
     rss_kb: u64,
     cpu_s: f64,
     server_cpu_s: f64,
+    /// (decode, analysis, rest) CPU seconds, see [`cpu_by_role`].
+    roles: (f64, f64, f64),
+    /// (busy, all) CPU seconds of the machine.
+    machine: (f64, f64),
     frames_in: u64,
     frames_analysed: u64,
     frames_dropped: u64,
@@ -420,6 +469,8 @@ fn main() {
         let rss = rss_kb(pid);
         let cpu_s = cpu_seconds(pid, ticks);
         let server_cpu_s = cpu_seconds(server_pid, ticks);
+        let roles = cpu_by_role(pid, ticks);
+        let machine = machine_cpu(ticks);
         let cameras = api.cameras();
         let mut max_age: Option<f64> = None;
         for name in &names {
@@ -436,6 +487,8 @@ fn main() {
             rss_kb: rss,
             cpu_s,
             server_cpu_s,
+            roles,
+            machine,
             frames_in: cameras.iter().map(|c| u64_field(c, "frames_in")).sum(),
             frames_analysed: cameras
                 .iter()
@@ -479,15 +532,19 @@ fn main() {
 
     let csv_path = repo.join("target/soak-samples.csv");
     let mut csv = String::from(
-        "t_s,rss_kb,cpu_s,server_cpu_s,frames_in,frames_analysed,frames_dropped,fps_in,streaming,reconnects,max_frame_age_ms\n",
+        "t_s,rss_kb,cpu_s,decode_cpu_s,analysis_cpu_s,other_cpu_s,server_cpu_s,machine_busy_s,frames_in,frames_analysed,frames_dropped,fps_in,streaming,reconnects,max_frame_age_ms\n",
     );
     for s in &samples {
         csv.push_str(&format!(
-            "{:.3},{},{:.2},{:.2},{},{},{},{:.1},{},{},{}\n",
+            "{:.3},{},{:.2},{:.2},{:.2},{:.2},{:.2},{:.2},{},{},{},{:.1},{},{},{}\n",
             s.t_s,
             s.rss_kb,
             s.cpu_s,
+            s.roles.0,
+            s.roles.1,
+            s.roles.2,
             s.server_cpu_s,
+            s.machine.0,
             s.frames_in,
             s.frames_analysed,
             s.frames_dropped,
@@ -512,6 +569,11 @@ fn main() {
     let rss_max = window.iter().map(|s| s.rss_kb).max().unwrap_or(0);
     let cores = (last.cpu_s - first.cpu_s) / wall;
     let server_cores = (last.server_cpu_s - first.server_cpu_s) / wall;
+    let decode_cores = (last.roles.0 - first.roles.0) / wall;
+    let analysis_cores = (last.roles.1 - first.roles.1) / wall;
+    let other_cores = (last.roles.2 - first.roles.2) / wall;
+    let machine_busy = (last.machine.0 - first.machine.0) / (last.machine.1 - first.machine.1);
+    let ncores = std::thread::available_parallelism().map_or(0, |n| n.get());
     let decoded = (last.frames_in - first.frames_in) as f64 / wall;
     let analysed = (last.frames_analysed - first.frames_analysed) as f64 / wall;
     let dropped = (last.frames_dropped - first.frames_dropped) as f64 / wall;
@@ -552,10 +614,13 @@ fn main() {
         mib(rss_max)
     );
     println!("| RSS slope (least squares over the window) | {rss_slope:+.3} MiB/min |");
-    println!("| CPU used by the appliance (mean) | {cores:.2} cores |");
     println!(
-        "| CPU per stream | {:.1}% of one core (decode at {CLIP_FPS} fps + analysis at {DETECT_FPS} fps) |",
-        100.0 * cores / CAMERAS as f64
+        "| CPU used by the appliance (mean) | {cores:.2} cores: ingest+decode (GStreamer threads) {decode_cores:.2}, analysis (incl. ONNX Runtime pool) {analysis_cores:.2}, other {other_cores:.2} |"
+    );
+    println!(
+        "| CPU per stream | {:.1}% of one core (decode at {CLIP_FPS} fps + analysis at {DETECT_FPS} fps); ingest+decode alone {:.1}% |",
+        100.0 * cores / CAMERAS as f64,
+        100.0 * decode_cores / CAMERAS as f64
     );
     println!(
         "| frames decoded | {decoded:.1} frames/s ({:.1} per stream) |",
@@ -579,6 +644,11 @@ fn main() {
         percentile(&latencies, 0.99)
     );
     println!("| serve-rtsp process (not counted above) | {server_cores:.2} cores |");
+    println!(
+        "| machine CPU busy, all processes | {:.0}% of {ncores} cores ({:.2} cores) |",
+        100.0 * machine_busy,
+        machine_busy * ncores as f64
+    );
     println!(
         "| WARN/ERROR log lines (whole run) | {} |",
         problems.load(Ordering::Relaxed)

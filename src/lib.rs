@@ -28,6 +28,7 @@ pub mod detector;
 pub mod frame;
 pub mod http;
 pub mod infer;
+pub mod metrics;
 pub mod ingest;
 pub mod postprocess;
 pub mod preprocess;

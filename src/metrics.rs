@@ -1,0 +1,126 @@
+//! Prometheus metrics at `GET /metrics` (OpenMetrics text), read from the camera records at
+//! scrape time: nothing is counted twice and nothing runs between scrapes.
+//!
+//! | metric | type | labels |
+//! |---|---|---|
+//! | `edgesight_camera_frames_received_total` | counter | `camera` |
+//! | `edgesight_camera_frames_analysed_total` | counter | `camera` |
+//! | `edgesight_camera_frames_dropped_total` | counter | `camera` |
+//! | `edgesight_camera_reconnects_total` | counter | `camera` |
+//! | `edgesight_camera_last_frame_age_seconds` | gauge | `camera` (absent before a first frame) |
+//! | `edgesight_camera_state` | gauge, 1 for the current state | `camera`, `state` |
+
+use std::sync::Arc;
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::registry::Registry;
+
+use crate::cameras::{CameraRecord, CameraState};
+
+const STATES: [CameraState; 7] = [
+    CameraState::Connecting,
+    CameraState::Streaming,
+    CameraState::Stalled,
+    CameraState::Backoff,
+    CameraState::Failed,
+    CameraState::Disabled,
+    CameraState::Stopped,
+];
+
+#[derive(Debug)]
+struct Cameras(Vec<Arc<CameraRecord>>);
+
+impl std::fmt::Debug for CameraRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "CameraRecord({})", self.name())
+    }
+}
+
+impl Cameras {
+    fn counter(
+        &self,
+        encoder: &mut DescriptorEncoder,
+        name: &str,
+        help: &str,
+        value: impl Fn(&CameraRecord) -> u64,
+    ) -> Result<(), std::fmt::Error> {
+        let mut metric = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+        for c in &self.0 {
+            let labels = [("camera", c.name())];
+            ConstCounter::new(value(c)).encode(metric.encode_family(&labels)?)?;
+        }
+        Ok(())
+    }
+}
+
+impl Collector for Cameras {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        self.counter(
+            &mut encoder,
+            "edgesight_camera_frames_received",
+            "Frames decoded and handed to analysis",
+            |c| c.slot.received(),
+        )?;
+        self.counter(
+            &mut encoder,
+            "edgesight_camera_frames_analysed",
+            "Frames the detector ran on",
+            CameraRecord::frames_analysed,
+        )?;
+        self.counter(
+            &mut encoder,
+            "edgesight_camera_frames_dropped",
+            "Frames replaced by a newer one before analysis (newest frame wins)",
+            |c| c.slot.dropped(),
+        )?;
+        self.counter(
+            &mut encoder,
+            "edgesight_camera_reconnects",
+            "Times the stream ended and a reconnection was scheduled",
+            |c| c.health().reconnects,
+        )?;
+        let mut age = encoder.encode_descriptor(
+            "edgesight_camera_last_frame_age_seconds",
+            "Seconds since the camera's last frame arrived",
+            None,
+            MetricType::Gauge,
+        )?;
+        for c in &self.0 {
+            if let Some(ms) = c.last_frame_age_ms() {
+                let labels = [("camera", c.name())];
+                ConstGauge::new(ms as f64 / 1000.0).encode(age.encode_family(&labels)?)?;
+            }
+        }
+        let mut state = encoder.encode_descriptor(
+            "edgesight_camera_state",
+            "1 for the camera's current ingest state, 0 for the others",
+            None,
+            MetricType::Gauge,
+        )?;
+        for c in &self.0 {
+            let current = c.health().state;
+            for s in STATES {
+                let labels = [("camera", c.name()), ("state", s.as_str())];
+                ConstGauge::new(i64::from(s == current)).encode(state.encode_family(&labels)?)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The metrics of `cameras` in OpenMetrics text.
+pub fn render(cameras: Vec<Arc<CameraRecord>>) -> String {
+    let mut registry = Registry::default();
+    registry.register_collector(Box::new(Cameras(cameras)));
+    let mut out = String::new();
+    // Writing into a String cannot fail.
+    let _ = prometheus_client::encoding::text::encode(&mut out, &registry);
+    out
+}
+
+/// The `Content-Type` of [`render`]'s output.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
