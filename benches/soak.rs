@@ -129,10 +129,11 @@ fn watch_lines(
             if !sent && line.contains(&wanted) {
                 let _ = tx.send(line);
                 sent = true;
-            } else if sent && (line.contains("WARN") || line.contains("ERROR")) {
-                if problems.fetch_add(1, Ordering::Relaxed) < 20 {
-                    eprintln!("soak: {who}: {line}");
-                }
+            } else if sent
+                && (line.contains("WARN") || line.contains("ERROR"))
+                && problems.fetch_add(1, Ordering::Relaxed) < 20
+            {
+                eprintln!("soak: {who}: {line}");
             }
         }
     });

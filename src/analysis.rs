@@ -5,6 +5,8 @@
 //! the newest frame of the camera the [`Scheduler`] picks, detects, and publishes the result on
 //! the camera's record (and as a JSON line on stdout with `--print-detections`). A failed frame
 //! is logged and skipped; the loop goes on. Every few seconds it logs what each camera sees.
+//! Cameras added, changed or removed at run time are picked up at the next loop turn (the
+//! [`CameraSet`]'s generation changed).
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -16,7 +18,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::Receiver;
 
 use crate::batch::Scheduler;
-use crate::cameras::{CameraRecord, FrameResult};
+use crate::cameras::{CameraRecord, CameraSet, FrameResult};
 use crate::detector::Detector;
 
 /// How often the per-camera summary is logged.
@@ -34,7 +36,7 @@ pub struct AnalysisOptions {
 /// Starts the analysis thread (`analysis`). It runs until `stop` is set.
 pub fn spawn(
     mut detector: Detector,
-    cameras: Vec<Arc<CameraRecord>>,
+    cameras: Arc<CameraSet>,
     wake: Receiver<()>,
     stop: Arc<AtomicBool>,
     options: AnalysisOptions,
@@ -44,20 +46,33 @@ pub fn spawn(
         .spawn(move || run(&mut detector, &cameras, &wake, &stop, options))
 }
 
+fn schedule_of(cameras: &[Arc<CameraRecord>]) -> Vec<(u64, f32)> {
+    cameras
+        .iter()
+        .map(|c| (c.id, c.config.detect_fps))
+        .collect()
+}
+
 fn run(
     detector: &mut Detector,
-    cameras: &[Arc<CameraRecord>],
+    set: &CameraSet,
     wake: &Receiver<()>,
     stop: &AtomicBool,
     options: AnalysisOptions,
 ) {
-    let fps: Vec<f32> = cameras.iter().map(|c| c.config.detect_fps).collect();
-    let mut scheduler = Scheduler::new(&fps, Instant::now());
+    let mut generation = set.generation();
+    let mut cameras = set.list();
+    let mut scheduler = Scheduler::new(&schedule_of(&cameras), Instant::now());
     let mut last_summary = Instant::now();
     let mut last_tick = Instant::now();
     let mut failures: u64 = 0;
     while !stop.load(Ordering::SeqCst) {
         let now = Instant::now();
+        if set.generation() != generation {
+            generation = set.generation();
+            cameras = set.list();
+            scheduler.sync(&schedule_of(&cameras), now);
+        }
         if let Some(i) = scheduler.pick(now, |i| cameras[i].slot.has_frame()) {
             scheduler.served(i, now);
             let camera = &cameras[i];

@@ -17,11 +17,12 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::analysis::{self, AnalysisOptions};
-use crate::cameras::CameraRecord;
+use crate::cameras::CameraSet;
 use crate::config::{CameraSpec, Config, ConfigError, RtspReplayConfig};
+use crate::control::Control;
 use crate::detector::{Detector, DetectorError, Timings};
 use crate::http::{self, ApiState};
-use crate::ingest::CameraIngest;
+use crate::ingest::fleet::Fleet;
 use crate::postprocess::LabeledDetection;
 
 /// Why the appliance could not start.
@@ -106,26 +107,19 @@ pub fn run(opts: RunOptions) -> Result<(), AppError> {
     let mut children: Vec<ReplayChild> =
         config.rtsp_replay.iter().filter_map(start_replay).collect();
 
-    let cameras: Vec<Arc<CameraRecord>> = config
-        .cameras
-        .iter()
-        .cloned()
-        .map(CameraRecord::new)
-        .collect();
     // One pending wake-up is enough: the analysis thread looks at every slot when it wakes.
     let (wake_tx, wake_rx) = crossbeam_channel::bounded(1);
-    let mut ingests = Vec::new();
-    for camera in cameras.iter().filter(|c| c.config.enabled) {
-        tracing::info!(camera = camera.name(), "source {}", camera.config.source);
-        ingests.push(
-            CameraIngest::spawn(camera.clone(), wake_tx.clone())
-                .map_err(|e| AppError::Io(format!("cannot start ingest thread: {e}")))?,
-        );
+    let fleet = Fleet::new(CameraSet::new(Vec::new()), wake_tx);
+    for camera in config.cameras.iter().cloned() {
+        fleet
+            .start(camera)
+            .map_err(|e| AppError::Io(format!("cannot start ingest thread: {e}")))?;
     }
+    let control = Control::new(fleet, config.file.clone(), config.base.clone());
     let stop_analysis = Arc::new(AtomicBool::new(false));
     let analysis = analysis::spawn(
         detector,
-        cameras.clone(),
+        control.cameras().clone(),
         wake_rx,
         stop_analysis.clone(),
         AnalysisOptions {
@@ -141,15 +135,14 @@ pub fn run(opts: RunOptions) -> Result<(), AppError> {
         .build()
         .map_err(|e| AppError::Io(format!("cannot start the async runtime: {e}")))?;
     let state = Arc::new(ApiState {
-        cameras: cameras.clone(),
+        control: control.clone(),
         model,
         started: Instant::now(),
     });
     // Ordered drain, run when the first signal arrives: ingest → analysis → replay children;
     // the web server stops last so health stays readable while draining.
     let drain = move || {
-        ingests.iter().for_each(CameraIngest::request_stop);
-        ingests.into_iter().for_each(CameraIngest::join);
+        control.fleet().stop_all();
         stop_analysis.store(true, Ordering::SeqCst);
         let _ = analysis.join();
         children.iter_mut().for_each(ReplayChild::stop);

@@ -1,9 +1,13 @@
 //! The shared record of each camera: its health (written by ingest), its counters and latest
 //! analysis result (written by the analysis thread), read by the HTTP API and the log summary.
 //! Writers take a short lock or bump an atomic; nobody waits on a reader.
+//!
+//! [`CameraSet`] is the current list of cameras. It changes at run time (cameras added, changed
+//! or removed through the API); readers take a cheap snapshot and notice changes through its
+//! generation number.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 
 use serde::Serialize;
 
@@ -91,6 +95,9 @@ struct Rates {
 
 /// Everything known about one camera.
 pub struct CameraRecord {
+    /// Unique for the life of the process: a camera changed through the API gets a new record
+    /// (and a new id) under the same name.
+    pub id: u64,
     pub config: CameraConfig,
     pub slot: Arc<FrameSlot>,
     health: Mutex<Health>,
@@ -131,7 +138,9 @@ impl CameraRecord {
         } else {
             CameraState::Disabled
         };
+        static NEXT_ID: AtomicU64 = AtomicU64::new(1);
         Arc::new(Self {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             config,
             slot: FrameSlot::new(),
             health: Mutex::new(Health {
@@ -154,7 +163,6 @@ impl CameraRecord {
         &self.config.name
     }
 
-    /// Moves to `state`; `error` replaces the last error when given.
     /// Moves to `state`; `error` (reason, message) replaces the last error when given. Entering
     /// `backoff` or `failed` counts a reconnection.
     pub fn set_state(
@@ -260,5 +268,64 @@ impl CameraRecord {
                 .latest()
                 .map(|r| unix_ms().saturating_sub(r.timestamp_ms)),
         }
+    }
+}
+
+/// The cameras of the running appliance, in configuration order. Changed only by
+/// [`crate::control`]; read by analysis, the API and metrics.
+#[derive(Default)]
+pub struct CameraSet {
+    cameras: RwLock<Vec<Arc<CameraRecord>>>,
+    generation: AtomicU64,
+}
+
+impl CameraSet {
+    pub fn new(cameras: Vec<Arc<CameraRecord>>) -> Arc<Self> {
+        Arc::new(Self {
+            cameras: RwLock::new(cameras),
+            generation: AtomicU64::new(0),
+        })
+    }
+
+    /// The cameras now.
+    pub fn list(&self) -> Vec<Arc<CameraRecord>> {
+        self.cameras
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// The camera named `name`.
+    pub fn get(&self, name: &str) -> Option<Arc<CameraRecord>> {
+        self.cameras
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .find(|c| c.name() == name)
+            .cloned()
+    }
+
+    /// Bumped by every change; compare with an earlier value to know the list changed.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// Adds `camera`, or replaces the camera of the same name in its place.
+    pub fn upsert(&self, camera: Arc<CameraRecord>) {
+        let mut list = self.cameras.write().unwrap_or_else(|p| p.into_inner());
+        match list.iter_mut().find(|c| c.name() == camera.name()) {
+            Some(slot) => *slot = camera,
+            None => list.push(camera),
+        }
+        self.generation.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Removes the camera named `name`; returns it.
+    pub fn remove(&self, name: &str) -> Option<Arc<CameraRecord>> {
+        let mut list = self.cameras.write().unwrap_or_else(|p| p.into_inner());
+        let i = list.iter().position(|c| c.name() == name)?;
+        let removed = list.remove(i);
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        Some(removed)
     }
 }

@@ -11,8 +11,9 @@
 //! postprocess/ model-family decoders (SSD, YOLOX) + NMS → detections in source pixels
 //!   detector.rs  preprocess → infer → postprocess for one image
 //!   analysis.rs  the analysis thread that runs the detector on due frames
-//! cameras.rs   per-camera health, counters and latest result, shared with the API
-//! http/        warp: JSON API and the console from web/
+//! cameras.rs   per-camera health, counters and latest result; the camera set, shared with the API
+//! control.rs   run-time camera changes: validate → write the config file → start/stop that camera
+//! http/        warp: JSON API, /metrics (metrics.rs) and the console from web/
 //! app.rs       starts and stops everything in order
 //! ```
 //!
@@ -24,12 +25,13 @@ pub mod app;
 pub mod batch;
 pub mod cameras;
 pub mod config;
+pub mod control;
 pub mod detector;
 pub mod frame;
 pub mod http;
 pub mod infer;
-pub mod metrics;
 pub mod ingest;
+pub mod metrics;
 pub mod postprocess;
 pub mod preprocess;
 pub mod serve_rtsp;

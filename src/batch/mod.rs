@@ -9,22 +9,42 @@
 use std::time::{Duration, Instant};
 
 /// Per-camera due times, round robin among due cameras.
+#[derive(Default)]
 pub struct Scheduler {
+    /// Camera ids, in the order the caller indexes its cameras.
+    ids: Vec<u64>,
     interval: Vec<Duration>,
     next_due: Vec<Instant>,
     cursor: usize,
 }
 
+fn interval_of(fps: f32) -> Duration {
+    Duration::from_secs_f64(1.0 / f64::from(fps.max(0.001)))
+}
+
 impl Scheduler {
-    /// One entry per camera, in the order the caller indexes them.
-    pub fn new(detect_fps: &[f32], now: Instant) -> Self {
-        Self {
-            interval: detect_fps
+    /// One entry per camera, `(id, detect_fps)`, in the order the caller indexes them.
+    pub fn new(cameras: &[(u64, f32)], now: Instant) -> Self {
+        let mut s = Self::default();
+        s.sync(cameras, now);
+        s
+    }
+
+    /// Follows a changed camera list: cameras still present keep their due time, new ones are
+    /// due at once, removed ones are forgotten.
+    pub fn sync(&mut self, cameras: &[(u64, f32)], now: Instant) {
+        let due = |id: u64| {
+            self.ids
                 .iter()
-                .map(|fps| Duration::from_secs_f64(1.0 / f64::from(fps.max(0.001))))
-                .collect(),
-            next_due: vec![now; detect_fps.len()],
-            cursor: 0,
+                .position(|&old| old == id)
+                .map_or(now, |i| self.next_due[i])
+        };
+        let next_due: Vec<Instant> = cameras.iter().map(|&(id, _)| due(id)).collect();
+        self.ids = cameras.iter().map(|&(id, _)| id).collect();
+        self.interval = cameras.iter().map(|&(_, fps)| interval_of(fps)).collect();
+        self.next_due = next_due;
+        if self.cursor >= self.ids.len() {
+            self.cursor = 0;
         }
     }
 
@@ -55,7 +75,7 @@ mod tests {
     #[test]
     fn every_camera_is_served_in_turn_under_overload() {
         let t0 = Instant::now();
-        let mut s = Scheduler::new(&[100.0, 100.0, 100.0], t0);
+        let mut s = Scheduler::new(&[(1, 100.0), (2, 100.0), (3, 100.0)], t0);
         let mut counts = [0usize; 3];
         // Analysis takes 50 ms per frame: far slower than 3 x 100 fps.
         let mut now = t0;
@@ -71,7 +91,7 @@ mod tests {
     #[test]
     fn detect_fps_is_respected() {
         let t0 = Instant::now();
-        let mut s = Scheduler::new(&[5.0], t0);
+        let mut s = Scheduler::new(&[(1, 5.0)], t0);
         let mut served = 0;
         let mut now = t0;
         // Frames always waiting; poll every 10 ms for 2 s.
@@ -93,10 +113,26 @@ mod tests {
     #[test]
     fn a_camera_without_frames_does_not_block_others() {
         let t0 = Instant::now();
-        let mut s = Scheduler::new(&[10.0, 10.0], t0);
+        let mut s = Scheduler::new(&[(1, 10.0), (2, 10.0)], t0);
         assert_eq!(s.pick(t0, |i| i == 1), Some(1));
         assert_eq!(s.pick(t0, |i| i == 1), Some(1));
         s.served(1, t0);
         assert_eq!(s.pick(t0, |i| i == 1), None);
+    }
+
+    #[test]
+    fn a_changed_camera_list_keeps_due_times_of_the_cameras_that_stay() {
+        let t0 = Instant::now();
+        let mut s = Scheduler::new(&[(1, 1.0), (2, 1.0)], t0);
+        s.served(0, t0);
+        s.served(1, t0);
+        // Camera 2 removed, camera 3 added: 1 is still due in a second, 3 at once.
+        s.sync(&[(3, 1.0), (1, 1.0)], t0);
+        assert_eq!(s.pick(t0, |_| true), Some(0));
+        s.served(0, t0);
+        assert_eq!(s.pick(t0, |_| true), None);
+        assert_eq!(s.next_deadline(t0), Some(t0 + Duration::from_secs(1)));
+        s.sync(&[], t0);
+        assert_eq!(s.pick(t0, |_| true), None);
     }
 }

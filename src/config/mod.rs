@@ -4,6 +4,7 @@
 //! Every error names the file, the field and the fix. Relative paths in a file are resolved
 //! against the file's own folder, so a config works from any working directory.
 
+mod persist;
 mod raw;
 mod validate;
 
@@ -12,6 +13,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use persist::{PersistError, remove_camera, upsert_camera};
 pub use raw::CameraSpec;
 pub use validate::{validate, validate_camera};
 
@@ -25,6 +27,11 @@ pub const DEMO_PATH: &str = "configs/demo.toml";
 pub struct Config {
     /// Where this config came from (a file path, or `<embedded demo>`), for messages.
     pub source: String,
+    /// The file it was read from (where camera changes made through the API are written);
+    /// `None` for the embedded demo.
+    pub file: Option<PathBuf>,
+    /// Folder that relative paths resolve against.
+    pub base: PathBuf,
     pub http: HttpConfig,
     pub model: ModelConfig,
     pub cameras: Vec<CameraConfig>,
@@ -255,7 +262,9 @@ impl Config {
                 .fix("give the path of an existing TOML file")
         })?;
         let base = path.parent().unwrap_or(Path::new("."));
-        Self::from_toml(&text, &source, base)
+        let mut config = Self::from_toml(&text, &source, base)?;
+        config.file = Some(path.to_path_buf());
+        Ok(config)
     }
 
     /// The embedded demo config, with paths resolved against `home` (the project or install folder).

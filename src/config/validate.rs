@@ -57,6 +57,8 @@ pub fn validate(raw: RawConfig, source: &str, base: &Path) -> Result<Config, Con
         .collect::<Result<_, _>>()?;
     Ok(Config {
         source: source.to_string(),
+        file: None,
+        base: base.to_path_buf(),
         http: HttpConfig { bind },
         model,
         cameras,

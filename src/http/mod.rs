@@ -1,9 +1,12 @@
-//! The web server (warp): the JSON API under `/api/` and the console page from `web/`,
-//! embedded into the binary.
+//! The web server (warp): the JSON API under `/api/`, Prometheus metrics at `/metrics`, and the
+//! console page from `web/`, embedded into the binary.
 //!
-//! Routes: `GET /api/health`, `GET /api/cameras`, `GET /api/cameras/{name}/detections/latest`,
-//! `GET /` (console). Errors are JSON `{"error": {"code", "message"}}` with a stable code.
-//! Handlers only read shared state; they never wait on ingest or analysis.
+//! Routes: `GET /api/health`, the camera routes (`cameras.rs`), `GET /metrics`, `GET /`
+//! (console). Errors are JSON `{"error": {"code", "message"}}` with a stable code; bodies are
+//! limited to [`MAX_BODY_BYTES`]. Read handlers only read shared state; they never wait on ingest
+//! or analysis.
+
+mod cameras;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -15,18 +18,35 @@ use warp::http::StatusCode;
 use warp::reply::Response;
 use warp::{Filter, Reply};
 
-use crate::cameras::{CameraRecord, CameraState};
+use crate::cameras::{CameraSet, CameraState};
+use crate::control::Control;
 use crate::detector::ModelInfo;
 
 const INDEX_HTML: &str = include_str!("../../web/index.html");
 const APP_JS: &str = include_str!("../../web/app.js");
 const STYLE_CSS: &str = include_str!("../../web/style.css");
 
-/// What the API reads.
+/// Largest request body accepted, in bytes.
+pub const MAX_BODY_BYTES: u64 = 64 * 1024;
+
+/// What the API reads and changes.
 pub struct ApiState {
-    pub cameras: Vec<Arc<CameraRecord>>,
+    pub control: Arc<Control>,
     pub model: ModelInfo,
     pub started: Instant,
+}
+
+impl ApiState {
+    pub fn cameras(&self) -> &Arc<CameraSet> {
+        self.control.cameras()
+    }
+}
+
+fn with_state(
+    state: &Arc<ApiState>,
+) -> impl Filter<Extract = (Arc<ApiState>,), Error = Infallible> + Clone + use<> {
+    let state = state.clone();
+    warp::any().map(move || state.clone())
 }
 
 #[derive(Serialize)]
@@ -37,6 +57,8 @@ struct Health<'a> {
     model: &'a ModelInfo,
     cameras_total: usize,
     cameras_streaming: usize,
+    /// Where camera changes made through the API are written; `null` without a config file.
+    config_file: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -62,14 +84,12 @@ pub fn error_reply(status: StatusCode, code: &str, message: String) -> Response 
 pub fn routes(
     state: Arc<ApiState>,
 ) -> impl Filter<Extract = (Response,), Error = Infallible> + Clone + Send + Sync + 'static {
-    let with_state = warp::any().map(move || state.clone());
-
     let health = warp::path!("api" / "health")
         .and(warp::get())
-        .and(with_state.clone())
+        .and(with_state(&state))
         .map(|s: Arc<ApiState>| {
-            let streaming = s
-                .cameras
+            let cameras = s.cameras().list();
+            let streaming = cameras
                 .iter()
                 .filter(|c| c.health().state == CameraState::Streaming)
                 .count();
@@ -78,39 +98,23 @@ pub fn routes(
                 version: env!("CARGO_PKG_VERSION"),
                 uptime_s: s.started.elapsed().as_secs(),
                 model: &s.model,
-                cameras_total: s.cameras.len(),
+                cameras_total: cameras.len(),
                 cameras_streaming: streaming,
+                config_file: s.control.config_file(),
             })
             .into_response()
         });
 
-    let cameras = warp::path!("api" / "cameras")
+    let metrics = warp::path!("metrics")
         .and(warp::get())
-        .and(with_state.clone())
+        .and(with_state(&state))
         .map(|s: Arc<ApiState>| {
-            let views: Vec<_> = s.cameras.iter().map(|c| c.view()).collect();
-            warp::reply::json(&views).into_response()
-        });
-
-    let latest = warp::path!("api" / "cameras" / String / "detections" / "latest")
-        .and(warp::get())
-        .and(with_state.clone())
-        .map(|name: String, s: Arc<ApiState>| {
-            let Some(camera) = s.cameras.iter().find(|c| c.name() == name) else {
-                return error_reply(
-                    StatusCode::NOT_FOUND,
-                    "camera_not_found",
-                    format!("no camera named `{name}`"),
-                );
-            };
-            match camera.latest() {
-                Some(result) => warp::reply::json(&*result).into_response(),
-                None => error_reply(
-                    StatusCode::NOT_FOUND,
-                    "no_detections_yet",
-                    format!("camera `{name}` has no analysed frame yet"),
-                ),
-            }
+            warp::reply::with_header(
+                crate::metrics::render(s.cameras().list()),
+                "content-type",
+                crate::metrics::CONTENT_TYPE,
+            )
+            .into_response()
         });
 
     let index = warp::get().and(warp::path::end()).map(|| {
@@ -129,9 +133,9 @@ pub fn routes(
         .map(|| warp::reply::with_header(STYLE_CSS, "content-type", "text/css").into_response());
 
     health
-        .or(cameras)
+        .or(cameras::routes(state.clone()))
         .unify()
-        .or(latest)
+        .or(metrics)
         .unify()
         .or(index)
         .unify()
@@ -140,24 +144,53 @@ pub fn routes(
         .or(style)
         .unify()
         .recover(|rejection: warp::Rejection| async move {
-            let reply = if rejection.is_not_found() {
-                error_reply(StatusCode::NOT_FOUND, "not_found", "no such route".into())
-            } else if rejection.find::<warp::reject::MethodNotAllowed>().is_some() {
-                error_reply(
-                    StatusCode::METHOD_NOT_ALLOWED,
-                    "method_not_allowed",
-                    "this route does not accept that method".into(),
-                )
-            } else {
-                error_reply(
-                    StatusCode::BAD_REQUEST,
-                    "bad_request",
-                    format!("{rejection:?}"),
-                )
-            };
-            Ok::<_, Infallible>(reply)
+            Ok::<_, Infallible>(rejection_reply(&rejection))
         })
         .unify()
+}
+
+/// The JSON error for a request no route accepted.
+fn rejection_reply(rejection: &warp::Rejection) -> Response {
+    use warp::reject;
+    if rejection.is_not_found() {
+        error_reply(StatusCode::NOT_FOUND, "not_found", "no such route".into())
+    } else if let Some(e) = rejection.find::<warp::filters::body::BodyDeserializeError>() {
+        error_reply(
+            StatusCode::BAD_REQUEST,
+            "bad_json",
+            format!("the body is not what this route takes: {e}"),
+        )
+    } else if rejection.find::<reject::PayloadTooLarge>().is_some() {
+        error_reply(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!("bodies are limited to {MAX_BODY_BYTES} bytes"),
+        )
+    } else if rejection.find::<reject::LengthRequired>().is_some() {
+        error_reply(
+            StatusCode::LENGTH_REQUIRED,
+            "length_required",
+            "send a Content-Length header".into(),
+        )
+    } else if rejection.find::<reject::UnsupportedMediaType>().is_some() {
+        error_reply(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send JSON with Content-Type: application/json".into(),
+        )
+    } else if rejection.find::<reject::MethodNotAllowed>().is_some() {
+        error_reply(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "this route does not accept that method".into(),
+        )
+    } else {
+        error_reply(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            format!("{rejection:?}"),
+        )
+    }
 }
 
 /// Binds `addr` and serves until `shutdown` completes. Returns the bound address through

@@ -13,6 +13,7 @@
 //! wake-up is sent to the analysis thread without blocking.
 
 pub mod decoder;
+pub mod fleet;
 pub mod pipeline;
 
 use std::sync::Arc;
