@@ -5,6 +5,14 @@
 #   - the ONNX Runtime shared library, unpacked from the `onnxruntime` PyPI wheel into .deps/onnxruntime/
 #   - the demo clip (pedestrians, Apache-2.0/BSD-3-Clause) from Debian's `opencv-doc` package,
 #     transcoded once to H.264 into .deps/media/vtest.mp4
+#   - GPU build and test inputs (no GPU needed): NVRTC from the PyPI wheel `nvidia-cuda-nvrtc-cu12`
+#     into .deps/cuda/nvrtc/ (compiles cuda/*.cu to PTX in tests), the CUDA runtime headers from
+#     `nvidia-cuda-runtime-cu12` into .deps/cuda/runtime/include/, and the TensorRT headers vendored
+#     in the crates.io package `trtx-sys` into .deps/tensorrt/include/ (feature `tensorrt`)
+#   - Python `onnx` (PyPI) into .deps/python/, and with it YOLOX-nano re-exported with a dynamic
+#     batch dimension into .deps/models/ when ../shared/models/yolox_nano.onnx is there
+#   - with `--bench`: also `opencv-python-headless` + `numpy` into .deps/python/ (the baseline
+#     of benches/preprocess.rs; `make bench` passes it, `make test` does not)
 # Downloads are cached in .deps/cache/ (ignored by git). Uses sudo only when not root.
 # A second run installs nothing and takes seconds.
 set -euo pipefail
@@ -13,6 +21,20 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 DEPS="$ROOT/.deps"
 CACHE="$DEPS/cache"
 ORT_VERSION=1.32.0
+NVRTC_VERSION=12.9.86
+CUDART_VERSION=12.9.79
+TRTX_SYS_VERSION=0.9.1
+TRT_HEADERS=TRT-Enterprise-11.4
+# Python packages, pinned with their dependencies (installed with --no-deps).
+PY_TEST_PACKAGES=(onnx==1.19.1 numpy==2.4.6 protobuf==7.36.2 ml_dtypes==0.6.0 typing_extensions==4.16.0)
+PY_BENCH_PACKAGES=(opencv-python-headless==4.12.0.88)
+BENCH=0
+for arg in "$@"; do
+  case "$arg" in
+    --bench) BENCH=1 ;;
+    *) echo "setup: unknown argument $arg (known: --bench)" >&2; exit 2 ;;
+  esac
+done
 mkdir -p "$CACHE"
 
 say() { printf 'setup: %s\n' "$*" >&2; }
@@ -24,7 +46,9 @@ APT_PACKAGES=(
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstrtspserver-1.0-dev
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
   gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-tools gstreamer1.0-rtsp gstreamer1.0-x
+  libclang1
 )
+# libclang1: bindgen generates the TensorRT shim's Rust bindings (feature `tensorrt`) with it.
 
 # Rust: the project needs a current stable toolchain (Cargo.toml's rust-version).
 if ! command -v cargo >/dev/null 2>&1; then
@@ -109,4 +133,114 @@ else
   say "demo clip: present in .deps/media/"
 fi
 
-say "done (ONNX Runtime: $ORT_DIR/lib, demo clip: $MEDIA/vtest.mp4)"
+# A wheel from PyPI, cached in .deps/cache/<sub>/; prints its path.
+wheel_for() { # sub, requirement
+  local sub=$1 req=$2 name ver w
+  name=${req%%==*}; ver=${req##*==}
+  mkdir -p "$CACHE/$sub"
+  w=$(ls "$CACHE/$sub"/"${name//-/_}"-"$ver"-*.whl 2>/dev/null | head -n1 || true)
+  if [ -z "$w" ]; then
+    say "downloading $req from PyPI"
+    python3 -m pip download -q --no-deps --only-binary=:all: -d "$CACHE/$sub" "$req" >&2
+    w=$(ls "$CACHE/$sub"/"${name//-/_}"-"$ver"-*.whl | head -n1)
+  fi
+  printf '%s\n' "$w"
+}
+
+# NVRTC (compiles cuda/*.cu to PTX in the tests, no GPU needed): libnvrtc.so.12 + its builtins.
+NVRTC_DIR="$DEPS/cuda/nvrtc"
+if [ "$(cat "$NVRTC_DIR/VERSION" 2>/dev/null)" != "$NVRTC_VERSION" ]; then
+  w=$(wheel_for cuda "nvidia-cuda-nvrtc-cu12==$NVRTC_VERSION")
+  say "installing NVRTC $NVRTC_VERSION from $(basename "$w") into .deps/cuda/nvrtc/lib/"
+  rm -rf "$NVRTC_DIR" && mkdir -p "$NVRTC_DIR/lib"
+  tmp=$(mktemp -d)
+  python3 -m zipfile -e "$w" "$tmp"
+  cp "$tmp"/nvidia/cuda_nvrtc/lib/libnvrtc.so.12 "$tmp"/nvidia/cuda_nvrtc/lib/libnvrtc-builtins.so.* "$NVRTC_DIR/lib/"
+  rm -f "$NVRTC_DIR"/lib/*.alt.*
+  cp "$tmp"/nvidia_cuda_nvrtc_cu12-*.dist-info/licenses/License.txt "$NVRTC_DIR/LICENSE.txt" 2>/dev/null || true
+  rm -rf "$tmp"
+  echo "$NVRTC_VERSION" > "$NVRTC_DIR/VERSION"
+else
+  say "NVRTC $NVRTC_VERSION: present in .deps/cuda/nvrtc/"
+fi
+
+# CUDA runtime headers (TensorRT's headers include cuda_runtime_api.h); nothing is linked.
+CUDART_DIR="$DEPS/cuda/runtime"
+if [ "$(cat "$CUDART_DIR/VERSION" 2>/dev/null)" != "$CUDART_VERSION" ]; then
+  w=$(wheel_for cuda "nvidia-cuda-runtime-cu12==$CUDART_VERSION")
+  say "installing the CUDA runtime headers $CUDART_VERSION into .deps/cuda/runtime/include/"
+  rm -rf "$CUDART_DIR" && mkdir -p "$CUDART_DIR"
+  tmp=$(mktemp -d)
+  python3 -m zipfile -e "$w" "$tmp"
+  cp -r "$tmp"/nvidia/cuda_runtime/include "$CUDART_DIR/include"
+  rm -rf "$tmp"
+  echo "$CUDART_VERSION" > "$CUDART_DIR/VERSION"
+else
+  say "CUDA runtime headers $CUDART_VERSION: present in .deps/cuda/runtime/"
+fi
+
+# TensorRT headers (Apache-2.0) vendored in the crates.io package trtx-sys: fetched through cargo
+# with a throwaway manifest, never built; only its $TRT_HEADERS headers are unpacked.
+TRT_DIR="$DEPS/tensorrt"
+if [ "$(cat "$TRT_DIR/VERSION" 2>/dev/null)" != "trtx-sys-$TRTX_SYS_VERSION/$TRT_HEADERS" ]; then
+  crate=$(ls "$CACHE"/trtx-sys-"$TRTX_SYS_VERSION"*.crate 2>/dev/null | head -n1 || true)
+  if [ -z "$crate" ]; then
+    say "downloading the crate trtx-sys $TRTX_SYS_VERSION (TensorRT headers) from crates.io"
+    tmp=$(mktemp -d)
+    mkdir -p "$tmp/src" && echo 'fn main() {}' > "$tmp/src/main.rs"
+    printf '[package]\nname = "fetch-trtx-headers"\nversion = "0.0.0"\nedition = "2021"\n\n[dependencies]\ntrtx-sys = "=%s"\n' \
+      "$TRTX_SYS_VERSION" > "$tmp/Cargo.toml"
+    (cd "$tmp" && cargo fetch -q)
+    cargo_home=${CARGO_HOME:-$HOME/.cargo}
+    cp "$(ls "$cargo_home"/registry/cache/*/trtx-sys-"$TRTX_SYS_VERSION"*.crate | head -n1)" "$CACHE/"
+    rm -rf "$tmp"
+    crate=$(ls "$CACHE"/trtx-sys-"$TRTX_SYS_VERSION"*.crate | head -n1)
+  fi
+  say "unpacking the TensorRT headers ($TRT_HEADERS) from $(basename "$crate") into .deps/tensorrt/include/"
+  rm -rf "$TRT_DIR" && mkdir -p "$TRT_DIR/include"
+  tmp=$(mktemp -d)
+  tar -xzf "$crate" -C "$tmp" --wildcards "*/TensorRT-Headers/$TRT_HEADERS/*"
+  cp -r "$tmp"/*/TensorRT-Headers/"$TRT_HEADERS"/. "$TRT_DIR/include/"
+  rm -rf "$tmp"
+  echo "trtx-sys-$TRTX_SYS_VERSION/$TRT_HEADERS" > "$TRT_DIR/VERSION"
+else
+  say "TensorRT headers ($TRT_HEADERS): present in .deps/tensorrt/"
+fi
+
+# Python packages into .deps/python/ (PYTHONPATH=.deps/python), pinned, from cached wheels.
+py_install() { # marker, packages...
+  local marker=$1; shift
+  local want="$*" wheels=() req
+  if [ "$(cat "$DEPS/python/$marker" 2>/dev/null)" = "$want" ]; then
+    say "Python packages ($marker): present in .deps/python/"
+    return
+  fi
+  for req in "$@"; do wheels+=("$(wheel_for python "$req")"); done
+  say "installing Python packages into .deps/python/: $want"
+  python3 -m pip install -q --root-user-action=ignore --no-deps --no-index --upgrade --target "$DEPS/python" "${wheels[@]}" >&2
+  echo "$want" > "$DEPS/python/$marker"
+}
+py_install VERSION-test "${PY_TEST_PACKAGES[@]}"
+if [ "$BENCH" = 1 ]; then
+  py_install VERSION-bench "${PY_BENCH_PACKAGES[@]}"
+fi
+
+# YOLOX-nano with a dynamic batch dimension (tests of batched inference), when the shared model
+# is there; re-made when the script or the source model changes.
+YOLOX_SRC="$ROOT/../shared/models/yolox_nano.onnx"
+YOLOX_OUT="$DEPS/models/yolox_nano_dynamic.onnx"
+if [ -f "$YOLOX_SRC" ]; then
+  stamp="$(sha256sum "$YOLOX_SRC" "$ROOT/scripts/models/yolox_dynamic_batch.py" | awk '{print $1}' | tr '\n' ' ')"
+  if [ ! -f "$YOLOX_OUT" ] || [ "$(cat "$YOLOX_OUT.stamp" 2>/dev/null)" != "$stamp" ]; then
+    mkdir -p "$DEPS/models"
+    say "re-exporting YOLOX-nano with a dynamic batch into .deps/models/"
+    PYTHONPATH="$DEPS/python" python3 "$ROOT/scripts/models/yolox_dynamic_batch.py" "$YOLOX_SRC" "$YOLOX_OUT" >&2
+    echo "$stamp" > "$YOLOX_OUT.stamp"
+  else
+    say "YOLOX-nano dynamic batch: present in .deps/models/"
+  fi
+else
+  say "YOLOX-nano not at $YOLOX_SRC: batched-inference tests will say they skip"
+fi
+
+say "done (ONNX Runtime: $ORT_DIR/lib, NVRTC: $NVRTC_DIR/lib, TensorRT headers: $TRT_DIR/include, demo clip: $MEDIA/vtest.mp4)"
