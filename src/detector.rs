@@ -72,6 +72,7 @@ pub struct ModelInfo {
 
 enum InputStorage {
     U8(Vec<u8>),
+    F16(Vec<half::f16>),
     F32(Vec<f32>),
 }
 
@@ -187,6 +188,7 @@ impl Detector {
         };
         let input = match info.dtype {
             ElementType::U8 => InputStorage::U8(vec![0; spec.elements()]),
+            ElementType::F16 => InputStorage::F16(vec![half::f16::ZERO; spec.elements()]),
             ElementType::F32 => InputStorage::F32(vec![0.0; spec.elements()]),
         };
         let keep = if cfg.only_labels.is_empty() {
@@ -242,6 +244,7 @@ impl Detector {
         let t0 = Instant::now();
         let slot = match &mut self.input {
             InputStorage::U8(v) => TensorSlot::U8(v),
+            InputStorage::F16(v) => TensorSlot::F16(v),
             InputStorage::F32(v) => TensorSlot::F32(v),
         };
         let transform = preprocess_into(image, &self.spec, slot)
@@ -249,6 +252,7 @@ impl Detector {
         let t1 = Instant::now();
         let data = match &self.input {
             InputStorage::U8(v) => InputData::U8(v),
+            InputStorage::F16(v) => InputData::F16(v),
             InputStorage::F32(v) => InputData::F32(v),
         };
         let outputs = self.backend.run(data, &self.shape)?;

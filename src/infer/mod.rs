@@ -12,6 +12,7 @@ use crate::preprocess::ElementType;
 #[derive(Clone, Copy, Debug)]
 pub enum InputData<'a> {
     U8(&'a [u8]),
+    F16(&'a [half::f16]),
     F32(&'a [f32]),
 }
 

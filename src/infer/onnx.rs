@@ -164,6 +164,11 @@ impl Backend for OnnxBackend {
                 let t = TensorRef::from_array_view((shape, data)).map_err(run_err)?;
                 self.session.run(ort::inputs![name => t]).map_err(run_err)?
             }
+            InputData::F16(_) => {
+                return Err(InferError::Run(
+                    "float16 input is not supported by the ONNX Runtime backend".into(),
+                ));
+            }
         };
         for (buffer, (_, value)) in self.outputs.iter_mut().zip(results.iter()) {
             let (out_shape, data) = value
