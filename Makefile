@@ -3,6 +3,8 @@
 
 CARGO ?= $(shell command -v cargo 2>/dev/null || echo $(HOME)/.cargo/bin/cargo)
 ARGS ?=
+# NVRTC from .deps/ (scripts/setup.sh) compiles cuda/*.cu in the tests; no GPU needed.
+export LD_LIBRARY_PATH := $(CURDIR)/.deps/cuda/nvrtc/lib$(if $(LD_LIBRARY_PATH),:$(LD_LIBRARY_PATH))
 
 .PHONY: run test setup build lint bench check-fresh
 

@@ -6,10 +6,12 @@
 //! ingest/      GStreamer per camera: source → decode → RGB → appsink; a supervisor per camera
 //!   frame.rs   the latest-frame slot per camera (one frame; newer replaces older, counted)
 //! batch/       the scheduler: which camera's newest frame is due next (round robin, detect fps)
-//! preprocess/  frame → model input tensor (resize, channel order, normalise, layout)
-//! infer/       Backend trait; ONNX Runtime on the CPU
+//! preprocess/  frames (NV12, I420, RGB/BGR/RGBA/BGRA) → batch tensor (resize, channel order,
+//!              normalise, layout, u8/f16/f32) on the CPU: the reference
+//!   gpu/       the same on a CUDA device (kernels from cuda/, NVRTC, on-disk kernel cache)
+//! infer/       Backend trait; ONNX Runtime on the CPU; TensorRT (feature `tensorrt`)
 //! postprocess/ model-family decoders (SSD, YOLOX) + NMS → detections in source pixels
-//!   detector.rs  preprocess → infer → postprocess for one image
+//!   detector.rs  preprocess → infer → postprocess for one image or a batch
 //!   analysis.rs  the analysis thread that runs the detector on due frames
 //! cameras.rs   per-camera health, counters and latest result; the camera set, shared with the API
 //! control.rs   run-time camera changes: validate → write the config file → start/stop that camera
@@ -28,6 +30,7 @@ pub mod config;
 pub mod control;
 pub mod detector;
 pub mod frame;
+pub mod gpu;
 pub mod http;
 pub mod infer;
 pub mod ingest;

@@ -85,27 +85,38 @@ impl Kernel for U8Kernel {
 }
 
 /// Normalisation per output channel: `value = pixel * mul + add`.
-pub(crate) struct F32Kernel {
+struct F32Kernel {
     perm: [usize; 3],
     /// `1 / std` per output channel.
-    pub(crate) mul: [f32; 3],
+    mul: [f32; 3],
     /// `-mean / std` per output channel.
-    pub(crate) add: [f32; 3],
-    pub(crate) pad: [f32; 3],
+    add: [f32; 3],
+    pad: [f32; 3],
 }
 
 impl F32Kernel {
     /// For a validated spec (finite non-zero `std`).
-    pub(crate) fn new(spec: &InputSpec, format: PixelFormat) -> Self {
-        let pad = f32::from(pad_value(spec.resize));
-        let per = |f: &dyn Fn(usize) -> f32| [f(0), f(1), f(2)];
+    fn new(spec: &InputSpec, format: PixelFormat) -> Self {
+        let (mul, add, pad) = normalisation(spec);
         F32Kernel {
             perm: perm_for(format, spec.order),
-            mul: per(&|k| 1.0 / spec.std[k]),
-            add: per(&|k| -spec.mean[k] / spec.std[k]),
-            pad: per(&|k| (pad - spec.mean[k]) / spec.std[k]),
+            mul,
+            add,
+            pad,
         }
     }
+}
+
+/// Per output channel `(mul, add, pad)`: `value = pixel * mul + add`, and the normalised pad
+/// value. The CUDA launcher passes exactly these to the kernel.
+pub(crate) fn normalisation(spec: &InputSpec) -> ([f32; 3], [f32; 3], [f32; 3]) {
+    let pad = f32::from(pad_value(spec.resize));
+    let per = |f: &dyn Fn(usize) -> f32| [f(0), f(1), f(2)];
+    (
+        per(&|k| 1.0 / spec.std[k]),
+        per(&|k| -spec.mean[k] / spec.std[k]),
+        per(&|k| (pad - spec.mean[k]) / spec.std[k]),
+    )
 }
 
 impl Kernel for F32Kernel {

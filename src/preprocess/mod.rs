@@ -39,8 +39,11 @@ use half::f16;
 pub use batch::{preprocess_batch, preprocess_into_slot};
 pub use color::{YUV_FRAC_BITS, YuvCoefficients};
 pub use error::PreprocessError;
+pub(crate) use kernel::{normalisation, pad_value};
 pub use plan::{FRAC_BITS, Geometry, Tap, tap};
-pub use view::{Colorimetry, FrameView, PixelFormat, PlaneLayout, RgbView, YuvMatrix, YuvRange};
+pub use view::{
+    Colorimetry, FrameView, PixelFormat, PlaneLayout, RgbView, YuvMatrix, YuvRange, validate_layout,
+};
 
 /// Memory layout of the model input tensor (batch dimension excluded).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -132,6 +135,12 @@ pub struct InputSpec {
 }
 
 impl InputSpec {
+    /// Checks the spec on its own: non-zero size, and for F32/F16 a finite non-zero `std`.
+    pub fn validate(&self) -> Result<(), PreprocessError> {
+        validate_spec(self, self.dtype)?;
+        validate_std(self)
+    }
+
     /// Number of tensor elements for one image: `width * height * 3` (saturating).
     pub fn elements(&self) -> usize {
         (self.width as usize)

@@ -251,43 +251,13 @@ impl<'a> FrameView<'a> {
 
     /// Checks size, strides and that every plane lies inside `data`.
     pub fn validate(&self) -> Result<(), PreprocessError> {
-        if self.width == 0 || self.height == 0 {
-            return Err(PreprocessError::EmptyImage {
-                width: self.width,
-                height: self.height,
-            });
-        }
-        for plane in 0..self.format.planes() {
-            let (row_bytes, rows) = self.format.plane_size(plane, self.width, self.height);
-            let PlaneLayout { offset, stride } = self.planes[plane];
-            if stride < row_bytes {
-                return Err(PreprocessError::StrideTooSmall {
-                    format: self.format,
-                    plane,
-                    plane_name: self.format.plane_name(plane),
-                    stride,
-                    width: self.width,
-                    min_stride: row_bytes,
-                });
-            }
-            let needed = offset
-                .saturating_add((rows - 1).saturating_mul(stride))
-                .saturating_add(row_bytes);
-            if self.data.len() < needed {
-                return Err(PreprocessError::DataTooShort {
-                    format: self.format,
-                    plane,
-                    plane_name: self.format.plane_name(plane),
-                    len: self.data.len(),
-                    needed,
-                    width: self.width,
-                    height: self.height,
-                    offset,
-                    stride,
-                });
-            }
-        }
-        Ok(())
+        validate_layout(
+            self.format,
+            self.width,
+            self.height,
+            &self.planes,
+            self.data.len(),
+        )
     }
 
     /// Row `y` of plane `plane` (its row bytes only). The frame must be valid.
@@ -296,6 +266,51 @@ impl<'a> FrameView<'a> {
         let PlaneLayout { offset, stride } = self.planes[plane];
         &self.data[offset + y * stride..][..row_bytes]
     }
+}
+
+/// Checks a frame's size, strides and that every plane lies inside a buffer of `len` bytes
+/// (the frame may live in device memory; only its length matters here).
+pub fn validate_layout(
+    format: PixelFormat,
+    width: u32,
+    height: u32,
+    planes: &[PlaneLayout; 3],
+    len: usize,
+) -> Result<(), PreprocessError> {
+    if width == 0 || height == 0 {
+        return Err(PreprocessError::EmptyImage { width, height });
+    }
+    for (plane, layout) in planes.iter().enumerate().take(format.planes()) {
+        let (row_bytes, rows) = format.plane_size(plane, width, height);
+        let PlaneLayout { offset, stride } = *layout;
+        if stride < row_bytes {
+            return Err(PreprocessError::StrideTooSmall {
+                format,
+                plane,
+                plane_name: format.plane_name(plane),
+                stride,
+                width,
+                min_stride: row_bytes,
+            });
+        }
+        let needed = offset
+            .saturating_add((rows - 1).saturating_mul(stride))
+            .saturating_add(row_bytes);
+        if len < needed {
+            return Err(PreprocessError::DataTooShort {
+                format,
+                plane,
+                plane_name: format.plane_name(plane),
+                len,
+                needed,
+                width,
+                height,
+                offset,
+                stride,
+            });
+        }
+    }
+    Ok(())
 }
 
 /// A borrowed packed RGB8 image (3 bytes per pixel, rows `stride` bytes apart, stride >= width*3).
