@@ -6,7 +6,7 @@ ARGS ?=
 # NVRTC from .deps/ (scripts/setup.sh) compiles cuda/*.cu in the tests; no GPU needed.
 export LD_LIBRARY_PATH := $(CURDIR)/.deps/cuda/nvrtc/lib$(if $(LD_LIBRARY_PATH),:$(LD_LIBRARY_PATH))
 
-.PHONY: run test setup build lint bench check-fresh
+.PHONY: run test setup build lint bench bench-setup check-fresh
 
 ## Install everything, build in release mode, run the demo (console on http://127.0.0.1:8080).
 run: setup
@@ -29,6 +29,11 @@ lint:
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 
-## Benchmarks (not tests): pipeline vs bare ONNX Runtime; see PERFORMANCE.md.
-bench: setup
+## Benchmarks (not tests): pipeline vs bare ONNX Runtime, preprocessing vs OpenCV + NumPy;
+## see PERFORMANCE.md. Installs the baseline's Python packages (not needed by `make test`).
+bench: bench-setup
 	$(CARGO) bench --locked --bench pipeline_vs_bare
+	$(CARGO) bench --locked --bench preprocess
+
+bench-setup:
+	@bash scripts/setup.sh --bench

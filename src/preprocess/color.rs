@@ -54,59 +54,121 @@ impl YuvCoefficients {
         }
     }
 
-    /// One pixel: luma `y`, chroma `u`, `v` → `[R, G, B]`.
-    #[inline(always)]
+    /// One pixel: luma `y`, chroma `u`, `v` → `[R, G, B]` (the contract, written out).
     pub fn pixel(&self, y: u8, u: u8, v: u8) -> [u8; 3] {
         let c = self.y_mul * (i32::from(y) - self.y_offset) + (1 << (YUV_FRAC_BITS - 1));
-        let (rv, guv, bu) = self.chroma(u, v);
-        Self::finish(c, rv, guv, bu)
-    }
-
-    #[inline(always)]
-    fn chroma(&self, u: u8, v: u8) -> (i32, i32, i32) {
         let (u, v) = (i32::from(u) - 128, i32::from(v) - 128);
-        (self.r_v * v, -self.g_u * u - self.g_v * v, self.b_u * u)
-    }
-
-    #[inline(always)]
-    fn finish(c: i32, rv: i32, guv: i32, bu: i32) -> [u8; 3] {
         let ch = |t: i32| (t >> YUV_FRAC_BITS).clamp(0, 255) as u8;
-        [ch(c + rv), ch(c + guv), ch(c + bu)]
+        [
+            ch(c + self.r_v * v),
+            ch(c - self.g_u * u - self.g_v * v),
+            ch(c + self.b_u * u),
+        ]
+    }
+}
+
+/// Offset of zero in [`YuvTables::clip`]; `(t >> 16)` lies in `-289..=549` for every matrix and
+/// range here, well inside `-CLIP_ZERO..1024 - CLIP_ZERO`.
+const CLIP_ZERO: i32 = 384;
+
+/// The contract as lookup tables: every product precomputed per 8-bit value, and the clamp to
+/// 0..=255 as a table indexed by `(t >> 16) + CLIP_ZERO`. Branch-free per pixel, so frames cost
+/// the same whatever their content; results are identical to [`YuvCoefficients::pixel`].
+pub(crate) struct YuvTables {
+    /// `y_mul * (Y - y_offset) + 2^15`.
+    y: [i32; 256],
+    r_v: [i32; 256],
+    g_u: [i32; 256],
+    g_v: [i32; 256],
+    b_u: [i32; 256],
+    clip: [u8; 1024],
+}
+
+impl YuvTables {
+    pub(crate) fn new(c: Colorimetry) -> Box<Self> {
+        let k = YuvCoefficients::new(c);
+        let per = |f: &dyn Fn(i32) -> i32| -> [i32; 256] { std::array::from_fn(|i| f(i as i32)) };
+        Box::new(YuvTables {
+            y: per(&|v| k.y_mul * (v - k.y_offset) + (1 << (YUV_FRAC_BITS - 1))),
+            r_v: per(&|v| k.r_v * (v - 128)),
+            g_u: per(&|v| k.g_u * (v - 128)),
+            g_v: per(&|v| k.g_v * (v - 128)),
+            b_u: per(&|v| k.b_u * (v - 128)),
+            clip: std::array::from_fn(|i| (i as i32 - CLIP_ZERO).clamp(0, 255) as u8),
+        })
     }
 
-    /// Converts one row: `y` (width samples), `u`/`v` sample `k` at `u[k * step]`/`v[k * step]`
-    /// (NV12: the interleaved plane with step 2; I420: the U and V planes with step 1), into
-    /// `out` (width * 3 bytes, R,G,B).
     #[inline(always)]
-    fn row(&self, y: &[u8], u: &[u8], v: &[u8], step: usize, out: &mut [u8]) {
-        let half = (1 << (YUV_FRAC_BITS - 1)) - self.y_mul * self.y_offset;
+    fn clip(&self, t: i32) -> u8 {
+        self.clip[((t >> YUV_FRAC_BITS) + CLIP_ZERO) as usize & 1023]
+    }
+
+    /// One pixel, as [`YuvCoefficients::pixel`].
+    #[inline(always)]
+    pub(crate) fn pixel(&self, y: u8, u: u8, v: u8) -> [u8; 3] {
+        let (u, v) = (usize::from(u), usize::from(v));
+        let (rv, guv, bu) = (self.r_v[v], -self.g_u[u] - self.g_v[v], self.b_u[u]);
+        let c = self.y[usize::from(y)];
+        [self.clip(c + rv), self.clip(c + guv), self.clip(c + bu)]
+    }
+
+    /// Converts a row: `y` (width samples), one `(u, v)` per pixel pair, into `out`
+    /// (width * 3 bytes, R,G,B).
+    #[inline(always)]
+    fn row(&self, y: &[u8], chroma: impl Iterator<Item = (u8, u8)>, out: &mut [u8]) {
+        let mut chroma = chroma;
         let pairs = y.chunks_exact(2).zip(out.chunks_exact_mut(6));
-        for (k, (ys, o)) in pairs.enumerate() {
-            let (rv, guv, bu) = self.chroma(u[k * step], v[k * step]);
-            let c0 = self.y_mul * i32::from(ys[0]) + half;
-            let c1 = self.y_mul * i32::from(ys[1]) + half;
-            o[..3].copy_from_slice(&Self::finish(c0, rv, guv, bu));
-            o[3..].copy_from_slice(&Self::finish(c1, rv, guv, bu));
+        for ((ys, o), (u, v)) in pairs.zip(&mut chroma) {
+            let (u, v) = (usize::from(u), usize::from(v));
+            let (rv, guv, bu) = (self.r_v[v], -self.g_u[u] - self.g_v[v], self.b_u[u]);
+            let (c0, c1) = (self.y[usize::from(ys[0])], self.y[usize::from(ys[1])]);
+            o.copy_from_slice(&[
+                self.clip(c0 + rv),
+                self.clip(c0 + guv),
+                self.clip(c0 + bu),
+                self.clip(c1 + rv),
+                self.clip(c1 + guv),
+                self.clip(c1 + bu),
+            ]);
         }
-        if y.len() % 2 == 1 {
-            let k = y.len() / 2;
-            let last = y.len() - 1;
-            out[last * 3..last * 3 + 3].copy_from_slice(&self.pixel(
-                y[last],
-                u[k * step],
-                v[k * step],
-            ));
+        if let (Some(&last), Some((u, v))) = (y.chunks_exact(2).remainder().first(), chroma.next())
+        {
+            let n = y.len() - 1;
+            out[n * 3..n * 3 + 3].copy_from_slice(&self.pixel(last, u, v));
         }
     }
 
-    /// NV12 row: `y` (width bytes), `uv` (interleaved, `2 * ceil(width / 2)` bytes) → `out`.
-    pub fn row_nv12(&self, y: &[u8], uv: &[u8], out: &mut [u8]) {
-        let (u, v) = (uv, &uv[1..]);
-        self.row(y, u, v, 2, out);
+    /// NV12 row: `y` (width bytes), `uv` (interleaved, `2 * ceil(width / 2)` bytes) → `out`
+    /// (width * 3 bytes, R,G,B).
+    pub(crate) fn row_nv12(&self, y: &[u8], uv: &[u8], out: &mut [u8]) {
+        self.row(y, uv.chunks_exact(2).map(|c| (c[0], c[1])), out);
     }
 
     /// I420 row: `y` (width bytes), `u` and `v` (`ceil(width / 2)` bytes each) → `out`.
-    pub fn row_i420(&self, y: &[u8], u: &[u8], v: &[u8], out: &mut [u8]) {
-        self.row(y, u, v, 1, out);
+    pub(crate) fn row_i420(&self, y: &[u8], u: &[u8], v: &[u8], out: &mut [u8]) {
+        self.row(y, u.iter().copied().zip(v.iter().copied()), out);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The tables give exactly the contract's integer arithmetic, for every input.
+    #[test]
+    fn tables_equal_the_formula_for_all_inputs() {
+        for matrix in [YuvMatrix::Bt601, YuvMatrix::Bt709] {
+            for range in [YuvRange::Limited, YuvRange::Full] {
+                let c = Colorimetry { matrix, range };
+                let (k, t) = (YuvCoefficients::new(c), YuvTables::new(c));
+                for y in 0..=255u8 {
+                    for u in 0..=255u8 {
+                        for v in (0..=255u8).step_by(5) {
+                            assert_eq!(t.pixel(y, u, v), k.pixel(y, u, v), "{c:?} {y} {u} {v}");
+                        }
+                    }
+                }
+            }
+        }
     }
 }

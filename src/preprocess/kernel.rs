@@ -11,8 +11,8 @@ use std::ops::Range;
 use half::f16;
 use half::slice::HalfFloatSliceExt;
 
-use super::color::YuvCoefficients;
-use super::plan::{FRAC_BITS, Geometry, Tap};
+use super::plan::{FRAC_BITS, Geometry, ONE, Tap};
+use super::rows::RowReader;
 use super::view::{FrameView, PixelFormat};
 use super::{ChannelOrder, InputSpec, Layout, Resize};
 
@@ -32,14 +32,18 @@ pub(crate) enum BandOut<'a> {
     F32(Dst<'a, f32>),
 }
 
-/// Source byte offset per output channel: output channel `k` in `order` reads byte `perm[k]` of
-/// a packed source pixel.
-fn perm_for(format: PixelFormat, order: ChannelOrder) -> [usize; 3] {
-    let rgb = format.rgb_offsets();
-    match order {
-        ChannelOrder::Rgb => rgb,
-        ChannelOrder::Bgr => [rgb[2], rgb[1], rgb[0]],
-    }
+/// Whether output channel `k` reads source channel `2 - k` (instead of `k`) of a packed source
+/// pixel: the source stores B,G,R (or the YUV rows converted to R,G,B) and the model wants the
+/// other order.
+fn swap_for(format: PixelFormat, order: ChannelOrder) -> bool {
+    (format.rgb_offsets() == [2, 1, 0]) != (order == ChannelOrder::Bgr)
+}
+
+/// The 3 colour bytes of the packed pixel at byte offset `i`.
+#[inline(always)]
+fn px(r: &[u8], i: usize) -> [u8; 3] {
+    let s = &r[i..i + 3];
+    [s[0], s[1], s[2]]
 }
 
 pub(crate) fn pad_value(resize: Resize) -> u8 {
@@ -50,16 +54,31 @@ pub(crate) fn pad_value(resize: Resize) -> u8 {
 }
 
 /// Per-element-type pixel producer: interpolation, channel order and normalisation.
+///
+/// `ONE_ROW`: the row tap's second weight is zero, so `r1` is not read; `ONE_COL`: every column
+/// tap's second weight is zero, so `col.i1` is not read. Both shortcuts give bit-identical
+/// results (a zero weight contributes an exact zero), they only skip the work. `SWAP`: see
+/// [`swap_for`].
 trait Kernel {
     type Out: Copy;
     /// Interpolated pixel, channels already in output order.
-    fn pixel(&self, r0: &[u8], r1: &[u8], col: &Tap, row: &Tap) -> [Self::Out; 3];
+    fn pixel<const ONE_ROW: bool, const ONE_COL: bool, const SWAP: bool>(
+        &self,
+        r0: &[u8],
+        r1: &[u8],
+        col: &Tap,
+        row: &Tap,
+    ) -> [Self::Out; 3];
     /// Pad value per output channel.
     fn pad(&self) -> [Self::Out; 3];
 }
 
+#[inline(always)]
+const fn source_channel<const SWAP: bool>(k: usize) -> usize {
+    if SWAP { 2 - k } else { k }
+}
+
 struct U8Kernel {
-    perm: [usize; 3],
     pad: u8,
 }
 
@@ -67,16 +86,31 @@ impl Kernel for U8Kernel {
     type Out = u8;
 
     #[inline(always)]
-    fn pixel(&self, r0: &[u8], r1: &[u8], col: &Tap, row: &Tap) -> [u8; 3] {
-        let ch = |k: usize| -> u8 {
-            let (a, b) = (r0[col.i0 + k], r0[col.i1 + k]);
-            let (c, d) = (r1[col.i0 + k], r1[col.i1 + k]);
-            let top = u32::from(a) * col.w0 + u32::from(b) * col.w1;
-            let bot = u32::from(c) * col.w0 + u32::from(d) * col.w1;
-            // Max is 255 * ONE * ONE + ROUND < 2^31, and the result is <= 255.
-            ((top * row.w0 + bot * row.w1 + ROUND) >> SHIFT) as u8
+    fn pixel<const ONE_ROW: bool, const ONE_COL: bool, const SWAP: bool>(
+        &self,
+        r0: &[u8],
+        r1: &[u8],
+        col: &Tap,
+        row: &Tap,
+    ) -> [u8; 3] {
+        let h = |r: &[u8]| -> [u32; 3] {
+            let a = px(r, col.i0).map(u32::from);
+            if ONE_COL {
+                a.map(|v| v * ONE)
+            } else {
+                let b = px(r, col.i1).map(u32::from);
+                [0, 1, 2].map(|c| a[c] * col.w0 + b[c] * col.w1)
+            }
         };
-        [ch(self.perm[0]), ch(self.perm[1]), ch(self.perm[2])]
+        let top = h(r0);
+        // Max is 255 * ONE * ONE + ROUND < 2^31, and the result is <= 255.
+        let acc = if ONE_ROW {
+            top.map(|t| t * ONE)
+        } else {
+            let bot = h(r1);
+            [0, 1, 2].map(|c| top[c] * row.w0 + bot[c] * row.w1)
+        };
+        [0, 1, 2].map(|k| ((acc[source_channel::<SWAP>(k)] + ROUND) >> SHIFT) as u8)
     }
 
     fn pad(&self) -> [u8; 3] {
@@ -86,7 +120,6 @@ impl Kernel for U8Kernel {
 
 /// Normalisation per output channel: `value = pixel * mul + add`.
 struct F32Kernel {
-    perm: [usize; 3],
     /// `1 / std` per output channel.
     mul: [f32; 3],
     /// `-mean / std` per output channel.
@@ -96,14 +129,9 @@ struct F32Kernel {
 
 impl F32Kernel {
     /// For a validated spec (finite non-zero `std`).
-    fn new(spec: &InputSpec, format: PixelFormat) -> Self {
+    fn new(spec: &InputSpec) -> Self {
         let (mul, add, pad) = normalisation(spec);
-        F32Kernel {
-            perm: perm_for(format, spec.order),
-            mul,
-            add,
-            pad,
-        }
+        F32Kernel { mul, add, pad }
     }
 }
 
@@ -123,16 +151,32 @@ impl Kernel for F32Kernel {
     type Out = f32;
 
     #[inline(always)]
-    fn pixel(&self, r0: &[u8], r1: &[u8], col: &Tap, row: &Tap) -> [f32; 3] {
-        let ch = |out: usize| -> f32 {
-            let k = self.perm[out];
-            let (a, b) = (f32::from(r0[col.i0 + k]), f32::from(r0[col.i1 + k]));
-            let (c, d) = (f32::from(r1[col.i0 + k]), f32::from(r1[col.i1 + k]));
-            let top = a * col.f0 + b * col.f1;
-            let bot = c * col.f0 + d * col.f1;
-            (top * row.f0 + bot * row.f1) * self.mul[out] + self.add[out]
+    fn pixel<const ONE_ROW: bool, const ONE_COL: bool, const SWAP: bool>(
+        &self,
+        r0: &[u8],
+        r1: &[u8],
+        col: &Tap,
+        row: &Tap,
+    ) -> [f32; 3] {
+        // Same operations, in the same order, as the general case (and the CUDA kernel):
+        // `x * 1.0 + y * 0.0 == x` exactly for the finite non-negative values here.
+        let h = |r: &[u8]| -> [f32; 3] {
+            let a = px(r, col.i0).map(f32::from);
+            if ONE_COL {
+                a
+            } else {
+                let b = px(r, col.i1).map(f32::from);
+                [0, 1, 2].map(|c| a[c] * col.f0 + b[c] * col.f1)
+            }
         };
-        [ch(0), ch(1), ch(2)]
+        let top = h(r0);
+        let v = if ONE_ROW {
+            top
+        } else {
+            let bot = h(r1);
+            [0, 1, 2].map(|c| top[c] * row.f0 + bot[c] * row.f1)
+        };
+        [0, 1, 2].map(|k| v[source_channel::<SWAP>(k)] * self.mul[k] + self.add[k])
     }
 
     fn pad(&self) -> [f32; 3] {
@@ -140,55 +184,31 @@ impl Kernel for F32Kernel {
     }
 }
 
-/// Source rows as packed pixels: direct slices of packed frames; YUV rows converted to RGB8
-/// on demand, the last two kept.
-struct RowReader<'a> {
-    frame: FrameView<'a>,
-    coeffs: YuvCoefficients,
-    cache: [Vec<u8>; 2],
-    keys: [usize; 2],
+#[cfg(test)]
+thread_local! {
+    /// Tests turn the zero-weight shortcuts and sparse conversion off to compare both paths.
+    pub(crate) static SHORTCUTS: std::cell::Cell<bool> = const { std::cell::Cell::new(true) };
 }
 
-impl<'a> RowReader<'a> {
-    fn new(frame: FrameView<'a>) -> Self {
-        let row = if frame.format.is_yuv() {
-            frame.width as usize * 3
-        } else {
-            0
-        };
-        RowReader {
-            frame,
-            coeffs: YuvCoefficients::new(frame.colorimetry),
-            cache: [vec![0; row], vec![0; row]],
-            keys: [usize::MAX; 2],
-        }
-    }
+/// Whether the zero-weight shortcuts are on (always, outside tests).
+#[inline(always)]
+pub(crate) fn shortcuts() -> bool {
+    #[cfg(test)]
+    return SHORTCUTS.with(|s| s.get());
+    #[cfg(not(test))]
+    true
+}
 
-    /// Converts source row `y` into a cache slot other than `keep`, unless already cached.
-    fn ensure(&mut self, y: usize, keep: Option<usize>) -> usize {
-        if let Some(slot) = self.keys.iter().position(|&k| k == y) {
-            return slot;
-        }
-        let slot = if keep == Some(0) { 1 } else { 0 };
-        let f = &self.frame;
-        let out = &mut self.cache[slot];
-        match f.format {
-            PixelFormat::Nv12 => self.coeffs.row_nv12(f.row(0, y), f.row(1, y / 2), out),
-            _ => self
-                .coeffs
-                .row_i420(f.row(0, y), f.row(1, y / 2), f.row(2, y / 2), out),
-        }
-        self.keys[slot] = y;
-        slot
-    }
+/// The column taps of one frame, and whether every second tap has weight zero.
+struct Columns {
+    taps: Vec<Tap>,
+    one_col: bool,
+}
 
-    fn rows(&mut self, y0: usize, y1: usize) -> (&[u8], &[u8]) {
-        if !self.frame.format.is_yuv() {
-            return (self.frame.row(0, y0), self.frame.row(0, y1));
-        }
-        let a = self.ensure(y0, None);
-        let b = self.ensure(y1, Some(a));
-        (&self.cache[a], &self.cache[b])
+impl Columns {
+    fn new(taps: Vec<Tap>) -> Self {
+        let one_col = taps.iter().all(|t| t.w1 == 0 && t.f1 == 0.0) && shortcuts();
+        Columns { taps, one_col }
     }
 }
 
@@ -211,10 +231,46 @@ fn fill_outside<T: Copy>(row: &mut [T], start: usize, len: usize, v: T) {
     rest[len..].fill(v);
 }
 
-fn write_row<K: Kernel>(
+/// Content pixels of one row, with the zero-weight shortcuts chosen once per row.
+#[inline(always)]
+fn content<K: Kernel, const ONE_ROW: bool, const ONE_COL: bool, const SWAP: bool>(
     k: &K,
     g: &Geometry,
     cols: &[Tap],
+    r0: &[u8],
+    r1: &[u8],
+    row: &Tap,
+    dst: RowDst<'_, K::Out>,
+) {
+    match dst {
+        RowDst::Nhwc(o) => {
+            let content = &mut o[g.off_x * 3..(g.off_x + g.new_w) * 3];
+            for (o, col) in content.chunks_exact_mut(3).zip(cols) {
+                o.copy_from_slice(&k.pixel::<ONE_ROW, ONE_COL, SWAP>(r0, r1, col, row));
+            }
+        }
+        RowDst::Nchw([o0, o1, o2]) => {
+            let xs = g.off_x..g.off_x + g.new_w;
+            let content = o0[xs.clone()]
+                .iter_mut()
+                .zip(o1[xs.clone()].iter_mut())
+                .zip(o2[xs].iter_mut())
+                .zip(cols);
+            for (((a, b), c), col) in content {
+                let px = k.pixel::<ONE_ROW, ONE_COL, SWAP>(r0, r1, col, row);
+                *a = px[0];
+                *b = px[1];
+                *c = px[2];
+            }
+        }
+    }
+}
+
+fn write_row<K: Kernel>(
+    k: &K,
+    swap: bool,
+    g: &Geometry,
+    cols: &Columns,
     reader: &mut RowReader<'_>,
     oy: usize,
     dst: RowDst<'_, K::Out>,
@@ -231,34 +287,32 @@ fn write_row<K: Kernel>(
         }
         return;
     };
-    let (r0, r1) = reader.rows(row.i0, row.i1);
-    match dst {
+    let dst = match dst {
         RowDst::Nhwc(o) => {
             let (left, rest) = o.split_at_mut(g.off_x * 3);
-            let (content, right) = rest.split_at_mut(g.new_w * 3);
             fill_interleaved(left, pad);
-            fill_interleaved(right, pad);
-            for (o, col) in content.chunks_exact_mut(3).zip(cols) {
-                o.copy_from_slice(&k.pixel(r0, r1, col, &row));
-            }
+            fill_interleaved(&mut rest[g.new_w * 3..], pad);
+            RowDst::Nhwc(o)
         }
         RowDst::Nchw([o0, o1, o2]) => {
             fill_outside(o0, g.off_x, g.new_w, pad[0]);
             fill_outside(o1, g.off_x, g.new_w, pad[1]);
             fill_outside(o2, g.off_x, g.new_w, pad[2]);
-            let xs = g.off_x..g.off_x + g.new_w;
-            let content = o0[xs.clone()]
-                .iter_mut()
-                .zip(o1[xs.clone()].iter_mut())
-                .zip(o2[xs].iter_mut())
-                .zip(cols);
-            for (((a, b), c), col) in content {
-                let px = k.pixel(r0, r1, col, &row);
-                *a = px[0];
-                *b = px[1];
-                *c = px[2];
-            }
+            RowDst::Nchw([o0, o1, o2])
         }
+    };
+    let one_row = row.w1 == 0 && row.f1 == 0.0 && shortcuts();
+    let (r0, r1) = reader.rows(row.i0, row.i1, !one_row);
+    let t = &cols.taps;
+    match (one_row, cols.one_col, swap) {
+        (true, true, false) => content::<K, true, true, false>(k, g, t, r0, r1, &row, dst),
+        (true, false, false) => content::<K, true, false, false>(k, g, t, r0, r1, &row, dst),
+        (false, true, false) => content::<K, false, true, false>(k, g, t, r0, r1, &row, dst),
+        (false, false, false) => content::<K, false, false, false>(k, g, t, r0, r1, &row, dst),
+        (true, true, true) => content::<K, true, true, true>(k, g, t, r0, r1, &row, dst),
+        (true, false, true) => content::<K, true, false, true>(k, g, t, r0, r1, &row, dst),
+        (false, true, true) => content::<K, false, true, true>(k, g, t, r0, r1, &row, dst),
+        (false, false, true) => content::<K, false, false, true>(k, g, t, r0, r1, &row, dst),
     }
 }
 
@@ -300,37 +354,45 @@ pub(crate) fn write_band(
     } else {
         frame.format.packed_bytes()
     };
-    let cols = g.col_taps(step);
-    let mut reader = RowReader::new(frame);
+    let cols = Columns::new(g.col_taps(step));
+    let swap = swap_for(frame.format, spec.order);
+    let mut reader = RowReader::new(frame, &cols.taps, step);
     let w = g.dst_w;
     match out {
         BandOut::U8(dst) => {
             let k = U8Kernel {
-                perm: perm_for(frame.format, spec.order),
                 pad: pad_value(spec.resize),
             };
             for_each_row(dst, rows, w, |oy, d| {
-                write_row(&k, g, &cols, &mut reader, oy, d)
+                write_row(&k, swap, g, &cols, &mut reader, oy, d)
             });
         }
         BandOut::F32(dst) => {
-            let k = F32Kernel::new(spec, frame.format);
+            let k = F32Kernel::new(spec);
             for_each_row(dst, rows, w, |oy, d| {
-                write_row(&k, g, &cols, &mut reader, oy, d)
+                write_row(&k, swap, g, &cols, &mut reader, oy, d)
             });
         }
         BandOut::F16(dst) => {
-            let k = F32Kernel::new(spec, frame.format);
+            let k = F32Kernel::new(spec);
             let mut tmp = vec![0f32; w * 3];
             for_each_row(dst, rows, w, |oy, d| match d {
                 RowDst::Nhwc(o) => {
-                    write_row(&k, g, &cols, &mut reader, oy, RowDst::Nhwc(&mut tmp));
+                    write_row(&k, swap, g, &cols, &mut reader, oy, RowDst::Nhwc(&mut tmp));
                     o.convert_from_f32_slice(&tmp);
                 }
                 RowDst::Nchw(planes) => {
                     let (t0, rest) = tmp.split_at_mut(w);
                     let (t1, t2) = rest.split_at_mut(w);
-                    write_row(&k, g, &cols, &mut reader, oy, RowDst::Nchw([t0, t1, t2]));
+                    write_row(
+                        &k,
+                        swap,
+                        g,
+                        &cols,
+                        &mut reader,
+                        oy,
+                        RowDst::Nchw([t0, t1, t2]),
+                    );
                     for (o, t) in planes.into_iter().zip([&*t0, &*t1, &*t2]) {
                         o.convert_from_f32_slice(t);
                     }

@@ -32,6 +32,7 @@ mod color;
 mod error;
 mod kernel;
 mod plan;
+mod rows;
 mod view;
 
 use half::f16;

@@ -1,7 +1,8 @@
 //! Every source format × layout × element type × resize mode against a scalar reference written
 //! here from the documented contract (exact real arithmetic, per pixel), on random frames of odd
-//! sizes with padded strides and planes at odd offsets. Tolerance: 1 level in 0..255 pixel units
-//! (1/255 of full scale) after undoing the normalisation, plus f16 rounding for F16.
+//! sizes with padded strides and planes at odd offsets. Tolerance (see `tolerance`): within one
+//! level in 0..255 pixel units (1/255 of full scale) after undoing the normalisation, f16
+//! rounding on top for F16.
 
 use super::*;
 
@@ -189,6 +190,21 @@ fn run_pixels(frame: FrameView<'_>, spec: &InputSpec, threads: usize) -> Vec<f64
     }
 }
 
+/// Allowed difference in 0..255 levels between the output (normalisation undone) and the
+/// reference value `want` of channel `c`: the rounding of YUV input to RGB8 (0.5 level), f16's
+/// rounding (half a step: |v| * 2^-11 of the normalised value v, times std), 0.01 for f32
+/// arithmetic; U8 output is compared with the rounded reference, within one level.
+fn tolerance(spec: &InputSpec, yuv: bool, c: usize, want: f64) -> f64 {
+    let conversion = if yuv { 0.5 } else { 0.0 };
+    let std = f64::from(spec.std[c]);
+    let v = (want - f64::from(spec.mean[c])) / std;
+    match spec.dtype {
+        ElementType::U8 => 1.0,
+        ElementType::F16 => conversion + v.abs() * std / 2048.0 + 0.01,
+        ElementType::F32 => conversion + 0.01,
+    }
+}
+
 const RESIZES: [Resize; 3] = [
     Resize::Stretch,
     Resize::Letterbox {
@@ -247,16 +263,8 @@ fn every_format_layout_dtype_and_resize_matches_the_scalar_reference() {
                         let want = reference(&frame, &spec);
                         let threads = 1 + (checked % 3);
                         let got = run_pixels(frame, &spec, threads);
-                        // Levels (0..255): YUV input is rounded to RGB8 once (0.5); f16 keeps
-                        // 11 bits of |v| < 4, i.e. 2^-10 * std < 0.06; U8 output is compared
-                        // with the rounded reference.
-                        let conversion = if format.is_yuv() { 0.5 } else { 0.0 };
-                        let tol = match dtype {
-                            ElementType::U8 => 1.0,
-                            ElementType::F16 => conversion + 0.07,
-                            ElementType::F32 => conversion + 0.01,
-                        };
                         for (i, (&g, &w)) in got.iter().zip(&want).enumerate() {
+                            let tol = tolerance(&spec, format.is_yuv(), channel_of(&spec, i), w);
                             let w = if dtype == ElementType::U8 {
                                 w.round()
                             } else {
@@ -276,4 +284,92 @@ fn every_format_layout_dtype_and_resize_matches_the_scalar_reference() {
         }
     }
     assert_eq!(checked, 6 * 3 * 2 * 2 * 3);
+}
+
+/// Exact ratios exercise the zero-weight shortcuts (3x and 1x: every second tap has weight 0)
+/// and sparse YUV conversion (3x: one column in three); 2x has weights of one half.
+#[test]
+fn exact_ratios_and_sparse_conversion_match_the_scalar_reference() {
+    let mut rng = Rng(99);
+    let sizes = [
+        (63, 33, 21, 11),
+        (40, 20, 20, 10),
+        (17, 9, 17, 9),
+        (1, 1, 5, 3),
+        (90, 9, 10, 3),
+    ];
+    for format in PixelFormat::ALL {
+        for &(sw, sh, dw, dh) in &sizes {
+            let (data, planes) = random_frame(format, sw, sh, &mut rng);
+            let frame = FrameView::with_planes(format, &data, sw, sh, &planes);
+            for resize in [Resize::Stretch, RESIZES[2]] {
+                for layout in [Layout::Nchw, Layout::Nhwc] {
+                    for dtype in [ElementType::U8, ElementType::F16, ElementType::F32] {
+                        let spec = InputSpec {
+                            width: dw,
+                            height: dh,
+                            layout,
+                            order: ChannelOrder::Bgr,
+                            dtype,
+                            resize,
+                            mean: [10.0, 20.0, 30.0],
+                            std: [40.0, 50.0, 60.0],
+                        };
+                        let want = reference(&frame, &spec);
+                        let got = run_pixels(frame, &spec, 2);
+                        for (i, (&g, &w)) in got.iter().zip(&want).enumerate() {
+                            let tol = tolerance(&spec, format.is_yuv(), channel_of(&spec, i), w);
+                            let w = if dtype == ElementType::U8 {
+                                w.round()
+                            } else {
+                                w
+                            };
+                            assert!(
+                                (g - w).abs() <= tol,
+                                "{} {sw}x{sh} → {dw}x{dh} {resize:?} {layout:?} {dtype:?} \
+                                 element {i}: got {g}, want {w}",
+                                format.name()
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The shortcuts (zero-weight taps, sparse YUV conversion) are bit-identical to the general
+/// path, which is what the CUDA kernel computes.
+#[test]
+fn shortcuts_are_bit_identical_to_the_general_path() {
+    let mut rng = Rng(3);
+    for format in PixelFormat::ALL {
+        for &(sw, sh, dw, dh) in &[(63, 33, 21, 11), (17, 9, 17, 9), (1920, 12, 640, 4)] {
+            let (data, planes) = random_frame(format, sw, sh, &mut rng);
+            let frame = FrameView::with_planes(format, &data, sw, sh, &planes);
+            for dtype in [ElementType::U8, ElementType::F16, ElementType::F32] {
+                let spec = InputSpec {
+                    width: dw,
+                    height: dh,
+                    layout: Layout::Nchw,
+                    order: ChannelOrder::Rgb,
+                    dtype,
+                    resize: Resize::Stretch,
+                    mean: [1.5, 2.5, 3.5],
+                    std: [33.0, 44.0, 55.0],
+                };
+                let fast = run_pixels(frame, &spec, 1);
+                super::kernel::SHORTCUTS.with(|s| s.set(false));
+                let general = run_pixels(frame, &spec, 1);
+                super::kernel::SHORTCUTS.with(|s| s.set(true));
+                assert!(
+                    fast.iter()
+                        .zip(&general)
+                        .all(|(a, b)| a.to_bits() == b.to_bits()),
+                    "{} {sw}x{sh} → {dw}x{dh} {dtype:?}",
+                    format.name()
+                );
+            }
+        }
+    }
 }
