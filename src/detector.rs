@@ -1,5 +1,11 @@
-//! The detector: one model, loaded and verified, run on one image at a time:
+//! The detector: one model, loaded and verified, run on one image or a batch of images:
 //! preprocess → infer → postprocess → labels and label filter.
+//!
+//! Batches: a model whose batch dimension is dynamic runs up to [`MAX_DYNAMIC_BATCH`] frames
+//! per inference; a fixed-batch model (the bundled SSD: 1) runs `N` at a time, the last group
+//! padded with repeats of its last frame whose results are dropped. Outputs are split per batch
+//! element along their first dimension and decoded one frame at a time. Frames of a batch may
+//! differ in size and pixel format.
 //!
 //! Loading refuses a model whose sha256 does not match the expected one (from the config, or a
 //! `<model>.sha256` file beside it), with a message that says which file and what to do.
@@ -14,13 +20,16 @@ use sha2::{Digest, Sha256};
 
 use crate::config::{ModelConfig, ModelFamily};
 use crate::infer::onnx::OnnxBackend;
-use crate::infer::{Backend, InferError, InputData};
+use crate::infer::{Backend, InferError, InputData, OutputBuffer};
 use crate::postprocess::ssd::SsdDecoder;
 use crate::postprocess::yolox::YoloxDecoder;
 use crate::postprocess::{DecodeParams, Decoder, LabeledDetection, Labels, OutputView};
 use crate::preprocess::{
-    ChannelOrder, ElementType, InputSpec, Layout, Resize, RgbView, TensorSlot, preprocess_into,
+    ChannelOrder, ElementType, FrameView, InputSpec, Layout, Resize, TensorSlot, preprocess_batch,
 };
+
+/// Most frames one inference takes on a model with a dynamic batch dimension.
+pub const MAX_DYNAMIC_BATCH: usize = 32;
 
 /// Why a detector could not be built or run.
 #[derive(Debug, thiserror::Error)]
@@ -50,7 +59,7 @@ pub enum DetectorError {
     Decode(String),
 }
 
-/// Time spent per stage on one image.
+/// Time spent per stage on one image (or, from [`Detector::detect_batch`], on the whole batch).
 #[derive(Clone, Copy, Debug, Default, Serialize)]
 pub struct Timings {
     pub preprocess_ms: f64,
@@ -80,7 +89,12 @@ enum InputStorage {
 pub struct Detector {
     backend: Box<dyn Backend>,
     spec: InputSpec,
+    /// Input shape; the first dimension is set per run.
     shape: Vec<i64>,
+    /// Frames per inference: the model's fixed batch, or [`MAX_DYNAMIC_BATCH`].
+    max_batch: usize,
+    /// Threads for preprocessing a batch.
+    threads: usize,
     input: InputStorage,
     decoder: Box<dyn Decoder>,
     labels: Labels,
@@ -156,6 +170,10 @@ impl Detector {
             )));
         }
         let layout = if nhwc { Layout::Nhwc } else { Layout::Nchw };
+        let max_batch = match info.shape[0] {
+            n if n > 0 => n as usize,
+            _ => MAX_DYNAMIC_BATCH,
+        };
         let (order, resize, decoder): (ChannelOrder, Resize, Box<dyn Decoder>) = match cfg.family {
             ModelFamily::Ssd => (
                 ChannelOrder::Rgb,
@@ -219,6 +237,8 @@ impl Detector {
             backend,
             spec,
             shape,
+            max_batch,
+            threads: cfg.threads.max(1),
             input,
             decoder,
             labels,
@@ -236,53 +256,141 @@ impl Detector {
         &self.info
     }
 
+    /// Frames one inference takes (the model's fixed batch, or [`MAX_DYNAMIC_BATCH`]).
+    pub fn max_batch(&self) -> usize {
+        self.max_batch
+    }
+
     /// Detects objects in `image`; boxes are in `image`'s pixels.
-    pub fn detect(
+    pub fn detect<'a>(
         &mut self,
-        image: RgbView<'_>,
+        image: impl Into<FrameView<'a>>,
     ) -> Result<(Vec<LabeledDetection>, Timings), DetectorError> {
+        let (mut found, timings) = self.detect_batch(&[image.into()])?;
+        Ok((found.pop().unwrap_or_default(), timings))
+    }
+
+    /// Detects objects in each of `frames` (see the module docs for how they are batched);
+    /// result `i` belongs to frame `i`, boxes in its pixels. Timings cover the whole call.
+    pub fn detect_batch(
+        &mut self,
+        frames: &[FrameView<'_>],
+    ) -> Result<(Vec<Vec<LabeledDetection>>, Timings), DetectorError> {
+        let mut all = Vec::with_capacity(frames.len());
+        let mut total = Timings::default();
+        for group in frames.chunks(self.max_batch) {
+            let t = self.run_group(group, &mut all)?;
+            total.preprocess_ms += t.preprocess_ms;
+            total.infer_ms += t.infer_ms;
+            total.postprocess_ms += t.postprocess_ms;
+        }
+        Ok((all, total))
+    }
+
+    /// One inference over `group` (at most `max_batch` frames); appends one result per frame.
+    fn run_group(
+        &mut self,
+        group: &[FrameView<'_>],
+        results: &mut Vec<Vec<LabeledDetection>>,
+    ) -> Result<Timings, DetectorError> {
         let t0 = Instant::now();
-        let slot = match &mut self.input {
-            InputStorage::U8(v) => TensorSlot::U8(v),
-            InputStorage::F16(v) => TensorSlot::F16(v),
-            InputStorage::F32(v) => TensorSlot::F32(v),
+        let fixed = self.backend.input().shape[0] > 0;
+        let slots = if fixed { self.max_batch } else { group.len() };
+        let padded: Vec<FrameView<'_>>;
+        let frames = if group.len() < slots {
+            let last = group[group.len() - 1];
+            padded = group
+                .iter()
+                .copied()
+                .chain(std::iter::repeat_n(last, slots - group.len()))
+                .collect();
+            &padded[..]
+        } else {
+            group
         };
-        let transform = preprocess_into(image, &self.spec, slot)
+        let n = slots * self.spec.elements();
+        let slot = match &mut self.input {
+            InputStorage::U8(v) => {
+                v.resize(n.max(v.len()), 0);
+                TensorSlot::U8(&mut v[..n])
+            }
+            InputStorage::F16(v) => {
+                v.resize(n.max(v.len()), half::f16::ZERO);
+                TensorSlot::F16(&mut v[..n])
+            }
+            InputStorage::F32(v) => {
+                v.resize(n.max(v.len()), 0.0);
+                TensorSlot::F32(&mut v[..n])
+            }
+        };
+        // One frame stays on this thread; a batch spreads over `threads`.
+        let threads = if group.len() > 1 { self.threads } else { 1 };
+        let transforms = preprocess_batch(frames, &self.spec, slot, threads)
             .map_err(|e| DetectorError::Preprocess(e.to_string()))?;
         let t1 = Instant::now();
         let data = match &self.input {
-            InputStorage::U8(v) => InputData::U8(v),
-            InputStorage::F16(v) => InputData::F16(v),
-            InputStorage::F32(v) => InputData::F32(v),
+            InputStorage::U8(v) => InputData::U8(&v[..n]),
+            InputStorage::F16(v) => InputData::F16(&v[..n]),
+            InputStorage::F32(v) => InputData::F32(&v[..n]),
         };
+        self.shape[0] = slots as i64;
         let outputs = self.backend.run(data, &self.shape)?;
         let t2 = Instant::now();
-        let views: Vec<OutputView<'_>> = outputs
-            .iter()
-            .map(|o| OutputView {
-                name: &o.name,
-                shape: &o.shape,
-                data: &o.data,
-            })
-            .collect();
-        let found = self
-            .decoder
-            .decode(&views, &transform, &self.params)
-            .map_err(|e| DetectorError::Decode(e.to_string()))?;
-        let labeled = found
-            .iter()
-            .filter(|d| self.keep.as_ref().is_none_or(|k| k.contains(&d.class_id)))
-            .map(|d| LabeledDetection::new(d, &self.labels))
-            .collect();
+        let shapes = split_shapes(outputs, slots)?;
+        for (i, transform) in transforms.iter().take(group.len()).enumerate() {
+            let views: Vec<OutputView<'_>> = outputs
+                .iter()
+                .zip(&shapes)
+                .map(|(o, shape)| {
+                    let per = o.data.len() / slots;
+                    OutputView {
+                        name: &o.name,
+                        shape,
+                        data: &o.data[i * per..(i + 1) * per],
+                    }
+                })
+                .collect();
+            let found = self
+                .decoder
+                .decode(&views, transform, &self.params)
+                .map_err(|e| DetectorError::Decode(e.to_string()))?;
+            results.push(
+                found
+                    .iter()
+                    .filter(|d| self.keep.as_ref().is_none_or(|k| k.contains(&d.class_id)))
+                    .map(|d| LabeledDetection::new(d, &self.labels))
+                    .collect(),
+            );
+        }
         let t3 = Instant::now();
         let ms = |d: Duration| (d.as_secs_f64() * 1e5).round() / 100.0;
-        Ok((
-            labeled,
-            Timings {
-                preprocess_ms: ms(t1 - t0),
-                infer_ms: ms(t2 - t1),
-                postprocess_ms: ms(t3 - t2),
-            },
-        ))
+        Ok(Timings {
+            preprocess_ms: ms(t1 - t0),
+            infer_ms: ms(t2 - t1),
+            postprocess_ms: ms(t3 - t2),
+        })
     }
+}
+
+/// Per output, the shape of one batch element (`[1, rest...]`); an output whose first
+/// dimension is not the batch (or whose data does not split evenly) is an error. With one slot
+/// the shapes are taken as they are.
+fn split_shapes(outputs: &[OutputBuffer], slots: usize) -> Result<Vec<Vec<i64>>, DetectorError> {
+    outputs
+        .iter()
+        .map(|o| {
+            if slots == 1 {
+                return Ok(o.shape.clone());
+            }
+            match o.shape.split_first() {
+                Some((&first, rest)) if first == slots as i64 && o.data.len() % slots == 0 => {
+                    Ok(std::iter::once(1).chain(rest.iter().copied()).collect())
+                }
+                _ => Err(DetectorError::Decode(format!(
+                    "output `{}` has shape {:?}, which does not split into a batch of {slots}",
+                    o.name, o.shape
+                ))),
+            }
+        })
+        .collect()
 }
