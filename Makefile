@@ -1,5 +1,6 @@
 # edgesight — the two commands a user needs are `make run` and `make test`.
-# Both install what is missing first (scripts/setup.sh: apt packages, ONNX Runtime, demo clip).
+# Both install what is missing first (scripts/setup.sh: apt packages, ONNX Runtime, demo clip,
+# NVRTC and the CUDA/TensorRT headers for the GPU path's build and compile checks).
 
 CARGO ?= $(shell command -v cargo 2>/dev/null || echo $(HOME)/.cargo/bin/cargo)
 ARGS ?=
@@ -13,9 +14,12 @@ run: setup
 	$(CARGO) build --release --locked
 	./target/release/edgesight run $(ARGS)
 
-## Install everything and run every test of the workspace.
+## Install everything and run every test of the workspace, with the TensorRT backend compiled in
+## (no GPU or TensorRT needed: GPU tests say they skip; the shim is built against .deps headers),
+## then the backend's "built without the feature" path.
 test: setup
-	$(CARGO) test --workspace --locked
+	$(CARGO) test --workspace --locked --features edgesight/tensorrt
+	$(CARGO) test --locked --test tensorrt
 
 ## Install what is missing (idempotent; a second run takes seconds).
 setup:
@@ -24,10 +28,11 @@ setup:
 build: setup
 	$(CARGO) build --release --locked
 
-## Formatting and lints, as CI checks them.
+## Formatting and lints, as CI checks them: with and without the TensorRT backend.
 lint:
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+	$(CARGO) clippy --workspace --all-targets --locked --features edgesight/tensorrt -- -D warnings
 
 ## Benchmarks (not tests): pipeline vs bare ONNX Runtime, preprocessing vs OpenCV + NumPy;
 ## see PERFORMANCE.md. Installs the baseline's Python packages (not needed by `make test`).

@@ -7,7 +7,8 @@
 #     transcoded once to H.264 into .deps/media/vtest.mp4
 #   - GPU build and test inputs (no GPU needed): NVRTC from the PyPI wheel `nvidia-cuda-nvrtc-cu12`
 #     into .deps/cuda/nvrtc/ (compiles cuda/*.cu to PTX in tests), the CUDA runtime headers from
-#     `nvidia-cuda-runtime-cu12` into .deps/cuda/runtime/include/, and the TensorRT headers vendored
+#     `nvidia-cuda-runtime-cu12` (+ their crt/ part from `nvidia-cuda-nvcc-cu12`) into
+#     .deps/cuda/runtime/include/, and the TensorRT headers vendored
 #     in the crates.io package `trtx-sys` into .deps/tensorrt/include/ (feature `tensorrt`)
 #   - Python `onnx` (PyPI) into .deps/python/, and with it YOLOX-nano re-exported with a dynamic
 #     batch dimension into .deps/models/ when ../shared/models/yolox_nano.onnx is there
@@ -23,6 +24,7 @@ CACHE="$DEPS/cache"
 ORT_VERSION=1.32.0
 NVRTC_VERSION=12.9.86
 CUDART_VERSION=12.9.79
+CUDA_CRT_VERSION=12.9.86
 TRTX_SYS_VERSION=0.9.1
 TRT_HEADERS=TRT-Enterprise-11.4
 # Python packages, pinned with their dependencies (installed with --no-deps).
@@ -164,17 +166,22 @@ else
   say "NVRTC $NVRTC_VERSION: present in .deps/cuda/nvrtc/"
 fi
 
-# CUDA runtime headers (TensorRT's headers include cuda_runtime_api.h); nothing is linked.
+# CUDA runtime headers (TensorRT's headers include cuda_runtime_api.h); nothing is linked. The
+# runtime wheel lacks the crt/ headers cuda_runtime_api.h includes: those come from the nvcc wheel.
 CUDART_DIR="$DEPS/cuda/runtime"
-if [ "$(cat "$CUDART_DIR/VERSION" 2>/dev/null)" != "$CUDART_VERSION" ]; then
+if [ "$(cat "$CUDART_DIR/VERSION" 2>/dev/null)" != "$CUDART_VERSION+crt$CUDA_CRT_VERSION" ]; then
   w=$(wheel_for cuda "nvidia-cuda-runtime-cu12==$CUDART_VERSION")
-  say "installing the CUDA runtime headers $CUDART_VERSION into .deps/cuda/runtime/include/"
+  crt=$(wheel_for cuda "nvidia-cuda-nvcc-cu12==$CUDA_CRT_VERSION")
+  say "installing the CUDA runtime headers $CUDART_VERSION (crt/ from nvcc $CUDA_CRT_VERSION) into .deps/cuda/runtime/include/"
   rm -rf "$CUDART_DIR" && mkdir -p "$CUDART_DIR"
   tmp=$(mktemp -d)
   python3 -m zipfile -e "$w" "$tmp"
   cp -r "$tmp"/nvidia/cuda_runtime/include "$CUDART_DIR/include"
+  rm -rf "$tmp" && tmp=$(mktemp -d)
+  python3 -m zipfile -e "$crt" "$tmp"
+  cp -r "$tmp"/nvidia/cuda_nvcc/include/crt "$CUDART_DIR/include/crt"
   rm -rf "$tmp"
-  echo "$CUDART_VERSION" > "$CUDART_DIR/VERSION"
+  echo "$CUDART_VERSION+crt$CUDA_CRT_VERSION" > "$CUDART_DIR/VERSION"
 else
   say "CUDA runtime headers $CUDART_VERSION: present in .deps/cuda/runtime/"
 fi

@@ -26,11 +26,15 @@ use edgesight::preprocess::{
 fn frames() -> Vec<(PixelFormat, u32, u32, Vec<u8>)> {
     let mut out = Vec::new();
     for name in ["astronaut.png", "chelsea.png", "coffee.png"] {
-        let img = image::open(common::data(name)).expect("test image").to_rgb8();
+        let img = image::open(common::data(name))
+            .expect("test image")
+            .to_rgb8();
         out.push((PixelFormat::Rgb, img.width(), img.height(), img.into_raw()));
     }
     // A fourth, different picture in another format: the coffee still mirrored, as BGRA.
-    let img = image::open(common::data("coffee.png")).expect("coffee").to_rgb8();
+    let img = image::open(common::data("coffee.png"))
+        .expect("coffee")
+        .to_rgb8();
     let (w, h) = (img.width(), img.height());
     let mut bgra = Vec::with_capacity((w * h * 4) as usize);
     for y in 0..h {
@@ -116,7 +120,11 @@ fn yolox_batch_of_four_equals_frame_by_frame() {
     // Raw outputs: one inference of [4, 3, 416, 416] against four of [1, 3, 416, 416].
     let bytes = std::fs::read(&path).expect("model");
     let mut backend = OnnxBackend::load(&common::repo(), &path, &bytes, 2).expect("load");
-    assert_eq!(backend.input().shape[0], -1, "the batch dimension is dynamic");
+    assert_eq!(
+        backend.input().shape[0],
+        -1,
+        "the batch dimension is dynamic"
+    );
     let spec = InputSpec {
         width: 416,
         height: 416,
@@ -152,7 +160,10 @@ fn yolox_batch_of_four_equals_frame_by_frame() {
         {
             let d = (a - b).abs();
             worst = worst.max(d);
-            assert!(d <= 1e-4 * b.abs().max(1.0), "frame {i} value {j}: {a} vs {b}");
+            assert!(
+                d <= 1e-4 * b.abs().max(1.0),
+                "frame {i} value {j}: {a} vs {b}"
+            );
         }
     }
     eprintln!("largest raw difference, batch of 4 vs one by one: {worst:e}");
@@ -168,7 +179,10 @@ fn yolox_batch_of_four_equals_frame_by_frame() {
         assert_same(&single, &batched[i], &format!("frame {i}"));
         total += single.len();
     }
-    assert!(total >= 4, "the stills show a person, a cat and cups: {batched:?}");
+    assert!(
+        total >= 4,
+        "the stills show a person, a cat and cups: {batched:?}"
+    );
     let has = |i: usize, label: &str| batched[i].iter().any(|d| d.label == label);
     assert!(has(0, "person") && has(1, "cat") && has(2, "cup") && has(3, "cup"));
 }
@@ -190,7 +204,13 @@ fn fixed_batch_ssd_runs_a_batch_frame_by_frame() {
     assert_eq!(batched.len(), frames.len());
     for (i, f) in frames.iter().enumerate() {
         let (single, _) = detector.detect(*f).expect("single");
-        assert_eq!(single, batched[i], "frame {i}: identical, one inference each");
+        assert_eq!(
+            single, batched[i],
+            "frame {i}: identical, one inference each"
+        );
     }
-    assert!(batched[0].iter().any(|d| d.label == "person"), "{batched:?}");
+    assert!(
+        batched[0].iter().any(|d| d.label == "person"),
+        "{batched:?}"
+    );
 }

@@ -7,17 +7,15 @@
 //! source's sha256, the architecture, the NVRTC version, the driver version and the compile
 //! options, so a changed kernel, GPU, toolkit or driver never reuses a stale binary. An entry
 //! carries a checksum of its payload; an entry that fails it (or that the driver refuses to
-//! load, see [`KernelCache::invalidate`]) is rebuilt. A cache folder that cannot be written
-//! only costs a recompile next time.
+//! load, see [`KernelCache::invalidate`]) is rebuilt (entry format: [`super::cache`]). A cache
+//! folder that cannot be written only costs a recompile next time.
 //!
 //! Failure: no NVRTC library → [`GpuError::Unavailable`]; a source NVRTC rejects →
 //! [`GpuError::Compile`] with NVRTC's log.
 
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest, Sha256};
-
-use super::{GpuError, ffi};
+use super::{GpuError, cache, ffi};
 
 /// One embedded kernel source file.
 #[derive(Clone, Copy, Debug)]
@@ -112,8 +110,6 @@ pub enum CacheOutcome {
     Rebuilt(String),
 }
 
-const MAGIC: &[u8; 8] = b"ESKCUB1\n";
-
 /// Compiled kernels on disk, one file per (kernel, key).
 #[derive(Clone, Debug)]
 pub struct KernelCache {
@@ -129,21 +125,7 @@ impl KernelCache {
     /// `$EDGESIGHT_CACHE_DIR/kernels`, else `$XDG_CACHE_HOME/edgesight/kernels`, else
     /// `~/.cache/edgesight/kernels`, else a folder under the system temp dir.
     pub fn default_dir() -> PathBuf {
-        let env = |k: &str| {
-            std::env::var_os(k)
-                .filter(|v| !v.is_empty())
-                .map(PathBuf::from)
-        };
-        if let Some(d) = env("EDGESIGHT_CACHE_DIR") {
-            return d.join("kernels");
-        }
-        if let Some(d) = env("XDG_CACHE_HOME") {
-            return d.join("edgesight/kernels");
-        }
-        if let Some(d) = env("HOME") {
-            return d.join(".cache/edgesight/kernels");
-        }
-        std::env::temp_dir().join("edgesight-cache/kernels")
+        default_cache_dir().join("kernels")
     }
 
     pub fn dir(&self) -> &Path {
@@ -153,12 +135,7 @@ impl KernelCache {
     /// The cache key: sha256 over the source, the architecture, the toolchain `versions`
     /// (NVRTC and driver) and the compile options.
     pub fn key(k: &KernelSource, arch: &str, versions: &str) -> String {
-        let mut h = Sha256::new();
-        for part in [k.source, arch, versions, &options(arch).join(" ")] {
-            h.update((part.len() as u64).to_le_bytes());
-            h.update(part.as_bytes());
-        }
-        format!("{:x}", h.finalize())
+        cache::key_of(&[k.source, arch, versions, &options(arch).join(" ")])
     }
 
     /// Where the entry for `k` on `arch` under `key` lives.
@@ -177,19 +154,20 @@ impl KernelCache {
     ) -> Result<(Vec<u8>, CacheOutcome), GpuError> {
         let key = Self::key(k, arch, versions);
         let path = self.path(k, arch, &key);
-        let outcome = match std::fs::read(&path) {
-            Ok(bytes) => match decode(&bytes, &key) {
-                Ok(payload) => return Ok((payload, CacheOutcome::Hit)),
-                Err(why) => CacheOutcome::Rebuilt(format!("{}: {why}", path.display())),
-            },
-            Err(_) => CacheOutcome::Built,
+        let outcome = match cache::read(&path, &key) {
+            Ok(Some(payload)) => return Ok((payload, CacheOutcome::Hit)),
+            Ok(None) => CacheOutcome::Built,
+            Err(why) => {
+                tracing::warn!(
+                    "kernel cache entry {} unusable, rebuilding: {why}",
+                    path.display()
+                );
+                let _ = std::fs::remove_file(&path);
+                CacheOutcome::Rebuilt(format!("{}: {why}", path.display()))
+            }
         };
-        if let CacheOutcome::Rebuilt(why) = &outcome {
-            tracing::warn!("kernel cache entry unusable, rebuilding: {why}");
-            let _ = std::fs::remove_file(&path);
-        }
         let payload = build()?;
-        if let Err(e) = self.store(&path, &key, &payload) {
+        if let Err(e) = cache::write(&path, &key, &payload) {
             tracing::warn!(
                 "cannot write kernel cache entry {}: {e}; it is compiled again next start",
                 path.display()
@@ -203,36 +181,26 @@ impl KernelCache {
         let key = Self::key(k, arch, versions);
         let _ = std::fs::remove_file(self.path(k, arch, &key));
     }
-
-    fn store(&self, path: &Path, key: &str, payload: &[u8]) -> std::io::Result<()> {
-        std::fs::create_dir_all(&self.dir)?;
-        let mut bytes = Vec::with_capacity(MAGIC.len() + 64 + 64 + payload.len());
-        bytes.extend_from_slice(MAGIC);
-        bytes.extend_from_slice(key.as_bytes());
-        bytes.extend_from_slice(format!("{:x}", Sha256::digest(payload)).as_bytes());
-        bytes.extend_from_slice(payload);
-        // Write then rename, so a crash never leaves a half-written entry under the real name.
-        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-        std::fs::write(&tmp, &bytes)?;
-        std::fs::rename(&tmp, path)
-    }
 }
 
-/// The payload of a cache file, or why it is unusable.
-fn decode(bytes: &[u8], key: &str) -> Result<Vec<u8>, String> {
-    let header = MAGIC.len() + 64 + 64;
-    if bytes.len() < header || &bytes[..MAGIC.len()] != MAGIC {
-        return Err(format!("not a kernel cache entry ({} bytes)", bytes.len()));
+/// `$EDGESIGHT_CACHE_DIR`, else `$XDG_CACHE_HOME/edgesight`, else `~/.cache/edgesight`, else
+/// a folder under the system temp dir.
+pub fn default_cache_dir() -> PathBuf {
+    let env = |k: &str| {
+        std::env::var_os(k)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    if let Some(d) = env("EDGESIGHT_CACHE_DIR") {
+        return d;
     }
-    if &bytes[MAGIC.len()..MAGIC.len() + 64] != key.as_bytes() {
-        return Err("written for another key".into());
+    if let Some(d) = env("XDG_CACHE_HOME") {
+        return d.join("edgesight");
     }
-    let payload = &bytes[header..];
-    let sum = format!("{:x}", Sha256::digest(payload));
-    if &bytes[MAGIC.len() + 64..header] != sum.as_bytes() {
-        return Err("checksum mismatch (truncated or corrupt)".into());
+    if let Some(d) = env("HOME") {
+        return d.join(".cache/edgesight");
     }
-    Ok(payload.to_vec())
+    std::env::temp_dir().join("edgesight-cache")
 }
 
 #[cfg(test)]

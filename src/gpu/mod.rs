@@ -14,6 +14,7 @@
 //! The default build needs no CUDA toolkit: without a GPU every entry point returns
 //! [`GpuError::Unavailable`].
 
+pub mod cache;
 mod ffi;
 pub mod kernels;
 pub mod preprocess;

@@ -2,9 +2,10 @@
 //! with one launch of `es_preprocess_batch` (`cuda/preprocess.cu`) per batch.
 //!
 //! Inputs: [`DeviceFrame`]s (a device buffer plus the same format/plane/colorimetry description
-//! as a [`FrameView`]), an [`InputSpec`], and a [`DeviceTensor`] of `frames * spec.elements()`
-//! elements of `spec.dtype` (for instance the TensorRT backend's input binding, so nothing
-//! crosses back to the host between preprocessing and inference).
+//! as a [`FrameView`]), an [`InputSpec`], and a [`DeviceTensor`] of at least
+//! `frames * spec.elements()` elements of `spec.dtype` (for instance the TensorRT backend's
+//! input binding, sized for its largest batch, so nothing crosses back to the host between
+//! preprocessing and inference).
 //!
 //! Output: slot `i` of the tensor holds frame `i`, exactly as [`crate::preprocess`] computes it
 //! on the CPU (same geometry, taps, fixed-point YUV conversion and rounding); one [`Transform`]
@@ -201,8 +202,10 @@ impl GpuPreprocessor {
                 got: out.dtype(),
             }));
         }
+        // The tensor may have more slots than frames (an engine's input binding sized for its
+        // largest batch): the slots past the frames are left as they are.
         let expected = frames.len().saturating_mul(spec.elements());
-        if out.len() != expected {
+        if out.len() < expected {
             return Err(invalid(PreprocessError::WrongBatchLength {
                 frames: frames.len(),
                 expected,

@@ -1,10 +1,13 @@
 //! Inference: a [`Backend`] runs a model on one input tensor and returns its outputs.
 //!
-//! Backends: ONNX Runtime on the CPU (`onnx.rs`). Outputs are written into buffers the backend
-//! owns and reuses, so steady-state inference allocates nothing of frame size. A missing runtime
-//! library or a broken model is an [`InferError`] that says what to do.
+//! Backends: ONNX Runtime on the CPU (`onnx.rs`); TensorRT on a CUDA device (`tensorrt/`,
+//! feature `tensorrt`; without the feature it still exists and says it was built without it).
+//! Outputs are written into buffers the backend owns and reuses, so steady-state inference
+//! allocates nothing of frame size. A missing runtime library or a broken model is an
+//! [`InferError`] that says what to do.
 
 pub mod onnx;
+pub mod tensorrt;
 
 use crate::preprocess::ElementType;
 
@@ -58,4 +61,11 @@ pub enum InferError {
     Unsupported { path: String, message: String },
     #[error("inference failed: {0}")]
     Run(String),
+    /// A backend that cannot run here (library, device or feature missing); the next backend
+    /// of the fallback list serves instead.
+    #[error("{backend} unavailable: {reason}")]
+    Unavailable {
+        backend: &'static str,
+        reason: String,
+    },
 }
