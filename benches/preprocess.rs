@@ -11,9 +11,11 @@
 //!    copy bandwidth; skipped, saying why, without a GPU.
 //!
 //! Also prints how far our tensor is from OpenCV's (different YUV and resize rounding, so not
-//! zero, but well under one level). Run: `make bench` (installs OpenCV + NumPy into
-//! .deps/python/), or `cargo bench --bench preprocess` after `scripts/setup.sh --bench`.
-//! Environment: `BENCH_ITERS` (default 20).
+//! zero, but well under one level on average). Two input sizes: 1080p (a 3:1 downscale, every
+//! sample on a source pixel) and 720p (2:1, every sample between two: the general case).
+//! Times: median and minimum of `BENCH_ITERS` (default 20) batches. Run: `make bench` (installs
+//! OpenCV + NumPy into .deps/python/), or `cargo bench --bench preprocess` after
+//! `scripts/setup.sh --bench`.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -104,9 +106,19 @@ fn decode_nv12(w: u32, h: u32) -> Vec<u8> {
     out
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
+/// (median, min) of batch times in ms.
+#[derive(Clone, Copy)]
+struct Stat {
+    median: f64,
+    min: f64,
+}
+
+fn stat(mut v: Vec<f64>) -> Stat {
     v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
+    Stat {
+        median: v[v.len() / 2],
+        min: v[0],
+    }
 }
 
 fn spec() -> InputSpec {
@@ -125,12 +137,12 @@ fn spec() -> InputSpec {
     }
 }
 
-/// Median ms per batch of OpenCV + NumPy with `threads` (0: OpenCV's default), and its tensor.
+/// ms per batch of OpenCV + NumPy with `threads` (0: OpenCV's default), and its tensor.
 fn opencv(
     raw: &std::path::Path,
     (w, h): (u32, u32),
     threads: usize,
-) -> Result<(f64, usize, Vec<f32>), String> {
+) -> Result<(Stat, usize, Vec<f32>), String> {
     let out = std::env::temp_dir().join(format!("edgesight-bench-opencv-{threads}.f32"));
     let result = Command::new("python3")
         .arg(repo().join("scripts/bench/opencv_preprocess.py"))
@@ -166,10 +178,10 @@ fn opencv(
         .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
         .collect();
     let _ = std::fs::remove_file(&out);
-    Ok((median(ms), used, tensor))
+    Ok((stat(ms), used, tensor))
 }
 
-fn ours(frames: &[FrameView<'_>], threads: usize, out: &mut [f32]) -> f64 {
+fn ours(frames: &[FrameView<'_>], threads: usize, out: &mut [f32]) -> Stat {
     let s = spec();
     preprocess_batch(frames, &s, TensorSlot::F32(out), threads).expect("warm-up");
     let times = (0..iters())
@@ -179,14 +191,14 @@ fn ours(frames: &[FrameView<'_>], threads: usize, out: &mut [f32]) -> f64 {
             t0.elapsed().as_secs_f64() * 1e3
         })
         .collect();
-    median(times)
+    stat(times)
 }
 
 fn gpu_rows(frames: &[FrameView<'_>]) {
     let gpu = match Gpu::open(0) {
         Ok(g) => g,
         Err(e) => {
-            println!("| edgesight gpu | skipped: {e} | | |");
+            println!("| edgesight gpu | skipped: {e} | | | |");
             return;
         }
     };
@@ -225,7 +237,7 @@ fn gpu_rows(frames: &[FrameView<'_>]) {
     stream.synchronize().expect("sync");
     let copy_gbs = 2.0 * big as f64 * 10.0 / t0.elapsed().as_secs_f64() / 1e9;
     println!(
-        "| edgesight gpu ({}, {}) | {ms:.3} | {gbs:.0} GB/s (read + write) | {:.0}% of device copy {copy_gbs:.0} GB/s |",
+        "| edgesight gpu ({}, {}) | {ms:.3} (mean) | | {gbs:.0} GB/s (read + write) | {:.0}% of device copy {copy_gbs:.0} GB/s |",
         gpu.name(),
         gpu.arch(),
         100.0 * gbs / copy_gbs
@@ -247,38 +259,46 @@ fn compare(w: u32, h: u32, cores: usize) {
         "preprocess: {BATCH} x {w}x{h} NV12 -> {SIZE}x{SIZE} f32 NCHW letterbox, median of {} batches, {cores} cores",
         iters()
     );
-    println!("| | ms / batch | ms / frame | vs opencv+numpy (default threads) |");
-    println!("|---|---|---|---|");
+    println!(
+        "| | ms / batch (median) | ms / batch (min) | ms / frame (median) | vs opencv+numpy, default threads (median) |"
+    );
+    println!("|---|---|---|---|---|");
+    let row = |name: &str, st: Stat, ratio: String| {
+        println!(
+            "| {name} | {:.1} | {:.1} | {:.2} | {ratio} |",
+            st.median,
+            st.min,
+            st.median / BATCH as f64
+        );
+    };
     let mut tensor = vec![0f32; BATCH * spec().elements()];
     let baseline = match opencv(&path, (w, h), 0) {
-        Ok((ms, used, theirs)) => {
-            println!(
-                "| opencv+numpy ({used} threads) | {ms:.1} | {:.2} | 1.00 |",
-                ms / BATCH as f64
-            );
-            if let Ok((ms1, _, _)) = opencv(&path, (w, h), 1) {
-                println!(
-                    "| opencv+numpy (1 thread) | {ms1:.1} | {:.2} | {:.2} |",
-                    ms1 / BATCH as f64,
-                    ms / ms1
+        Ok((st, used, theirs)) => {
+            row(&format!("opencv+numpy ({used} threads)"), st, "1.00".into());
+            if let Ok((st1, _, _)) = opencv(&path, (w, h), 1) {
+                row(
+                    "opencv+numpy (1 thread)",
+                    st1,
+                    format!("{:.2}", st.median / st1.median),
                 );
             }
-            Some((ms, theirs))
+            Some((st.median, theirs))
         }
         Err(e) => {
-            println!("| opencv+numpy | skipped: {e} | | |");
+            println!("| opencv+numpy | skipped: {e} | | | |");
             None
         }
     };
     for threads in [1, cores] {
-        let ms = ours(&frames, threads, &mut tensor);
-        let ratio = baseline
-            .as_ref()
-            .map_or("-".to_string(), |(b, _)| format!("{:.2}x faster", b / ms));
-        println!(
-            "| edgesight cpu ({threads} thread{}) | {ms:.1} | {:.2} | {ratio} |",
-            if threads == 1 { "" } else { "s" },
-            ms / BATCH as f64
+        let st = ours(&frames, threads, &mut tensor);
+        let ratio = baseline.as_ref().map_or("-".to_string(), |(b, _)| {
+            format!("{:.2}x faster", b / st.median)
+        });
+        let plural = if threads == 1 { "" } else { "s" };
+        row(
+            &format!("edgesight cpu ({threads} thread{plural})"),
+            st,
+            ratio,
         );
     }
     if let Some((_, theirs)) = &baseline {
