@@ -394,3 +394,35 @@ fn split_shapes(outputs: &[OutputBuffer], slots: usize) -> Result<Vec<Vec<i64>>,
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn out(name: &str, shape: &[i64], len: usize) -> OutputBuffer {
+        OutputBuffer {
+            name: name.into(),
+            shape: shape.to_vec(),
+            data: vec![0.0; len],
+        }
+    }
+
+    #[test]
+    fn outputs_split_along_the_batch_or_say_why_not() {
+        let ok = [out("output", &[4, 3549, 85], 4 * 3549 * 85)];
+        assert_eq!(
+            split_shapes(&ok, 4).expect("splits"),
+            vec![vec![1, 3549, 85]]
+        );
+        // One slot: shapes as they are, whatever they look like.
+        let count = [out("count", &[1], 1)];
+        assert_eq!(split_shapes(&count, 1).expect("one"), vec![vec![1]]);
+        let err = split_shapes(&count, 4).expect_err("a count is not per frame");
+        assert_eq!(
+            err.to_string(),
+            "postprocess: output `count` has shape [1], which does not split into a batch of 4"
+        );
+        let short = [out("output", &[4, 10], 39)];
+        assert!(split_shapes(&short, 4).is_err());
+    }
+}

@@ -38,17 +38,33 @@ pub const SOURCES: &[KernelSource] = &[PREPROCESS];
 /// CPU reference, and the kernels round explicitly where it matters.
 const BASE_OPTIONS: &[&str] = &["--std=c++14", "--fmad=false"];
 
-/// Whether NVRTC can be loaded; `Err` names what to install.
+/// Whether NVRTC can be loaded; `Err` names what to install. Looked for by name (the library
+/// path, `LD_LIBRARY_PATH`), then at `$EDGESIGHT_NVRTC`, then in the CUDA toolkit's usual
+/// folders (JetPack installs it there without always putting it on the library path).
 pub fn nvrtc_present() -> Result<(), GpuError> {
     if ffi::nvrtc_library_present() {
-        Ok(())
-    } else {
-        Err(GpuError::Unavailable(
-            "NVRTC (libnvrtc.so.12) not found: install the CUDA toolkit's NVRTC (JetPack ships it), \
-             or run `make setup` and put .deps/cuda/nvrtc/lib on LD_LIBRARY_PATH"
-                .into(),
-        ))
+        return Ok(());
     }
+    let arch = std::env::consts::ARCH;
+    let mut candidates: Vec<PathBuf> = std::env::var_os("EDGESIGHT_NVRTC")
+        .map(PathBuf::from)
+        .into_iter()
+        .collect();
+    candidates.push(PathBuf::from("/usr/local/cuda/lib64/libnvrtc.so.12"));
+    candidates.push(PathBuf::from(format!(
+        "/usr/local/cuda/targets/{arch}-linux/lib/libnvrtc.so.12"
+    )));
+    for c in candidates.iter().filter(|c| c.is_file()) {
+        if ffi::preload_library(c).is_ok() && ffi::nvrtc_library_present() {
+            return Ok(());
+        }
+    }
+    Err(GpuError::Unavailable(
+        "NVRTC (libnvrtc.so.12) not found: install the CUDA toolkit's NVRTC (JetPack ships it), \
+         set EDGESIGHT_NVRTC to the library, or run `make setup` and put .deps/cuda/nvrtc/lib \
+         on LD_LIBRARY_PATH"
+            .into(),
+    ))
 }
 
 /// Loads NVRTC from `path` (e.g. `.deps/cuda/nvrtc/lib/libnvrtc.so.12`) so that later calls
