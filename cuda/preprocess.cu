@@ -10,7 +10,9 @@
 // Per frame, ES_DESC_WORDS 64-bit words at desc[b * ES_DESC_WORDS] (written by
 // src/gpu/preprocess.rs, which checks everything before launching; nothing is checked here).
 //
-// Compiled at run time by NVRTC for the device's own sm_XY; no headers needed.
+// Compiled at run time by NVRTC for the device's own sm_XY; no headers needed. Tests also compile
+// this file with the host's C++ compiler (ES_HOST_EMULATION, tests/cuda_host/emulate.cpp) to
+// check the kernel's logic against the CPU reference where there is no GPU.
 
 enum DescWord {
     D_DATA = 0,     // device pointer to the frame's bytes
@@ -110,7 +112,12 @@ __device__ __forceinline__ void es_fetch(const unsigned long long* d, int x, int
 __device__ __forceinline__ unsigned short es_f32_to_f16(float x)
 {
     unsigned short h;
+#ifdef ES_HOST_EMULATION
+    _Float16 v = (_Float16)x; // round to nearest even, like cvt.rn
+    __builtin_memcpy(&h, &v, sizeof h);
+#else
     asm("cvt.rn.f16.f32 %0, %1;" : "=h"(h) : "f"(x));
+#endif
     return h;
 }
 

@@ -232,7 +232,15 @@ impl GpuPreprocessor {
         for (f, g) in frames.iter().zip(&geometries) {
             let (ptr, guard) = cudarc::driver::DevicePtr::device_ptr(&f.data, &stream);
             reads.push(guard);
-            self.desc_host.extend(descriptor(ptr, f, g));
+            self.desc_host.extend(frame_descriptor(
+                ptr,
+                f.format,
+                f.width,
+                f.height,
+                &f.planes,
+                f.colorimetry,
+                g,
+            ));
         }
         if self
             .desc
@@ -244,26 +252,7 @@ impl GpuPreprocessor {
         let desc = self.desc.as_mut().expect("allocated just above");
         stream.memcpy_htod(&self.desc_host, desc)?;
 
-        let (mul, add, pad) = normalisation(spec);
-        let ints = [
-            frames.len() as i32,
-            spec.width as i32,
-            spec.height as i32,
-            match spec.dtype {
-                ElementType::U8 => 0,
-                ElementType::F16 => 1,
-                ElementType::F32 => 2,
-            },
-            match spec.layout {
-                Layout::Nchw => 0,
-                Layout::Nhwc => 1,
-            },
-            match spec.order {
-                crate::preprocess::ChannelOrder::Rgb => 0,
-                crate::preprocess::ChannelOrder::Bgr => 1,
-            },
-            i32::from(pad_value(spec.resize)),
-        ];
+        let p = LaunchParams::new(spec, frames.len());
         let cfg = LaunchConfig {
             grid_dim: (
                 spec.width.div_ceil(BLOCK.0),
@@ -274,21 +263,21 @@ impl GpuPreprocessor {
             shared_mem_bytes: 0,
         };
         let mut b = stream.launch_builder(&self.function);
-        b.arg(&*desc).arg(&ints[0]);
+        b.arg(&*desc).arg(&p.batch);
         match out {
             DeviceTensor::U8(t) => b.arg(t),
             DeviceTensor::F16(t) => b.arg(t),
             DeviceTensor::F32(t) => b.arg(t),
         };
-        b.arg(&ints[1])
-            .arg(&ints[2])
-            .arg(&ints[3])
-            .arg(&ints[4])
-            .arg(&ints[5]);
-        for v in mul.iter().chain(&add).chain(&pad) {
+        b.arg(&p.dst_w)
+            .arg(&p.dst_h)
+            .arg(&p.dtype)
+            .arg(&p.layout)
+            .arg(&p.order);
+        for v in p.mul.iter().chain(&p.add).chain(&p.pad) {
             b.arg(v);
         }
-        b.arg(&ints[6]);
+        b.arg(&p.pad_u8);
         // SAFETY: the argument list matches `es_preprocess_batch`'s parameters in order and type
         // (pointer, int, pointer, 5 ints, 9 floats, int); every frame was checked to lie inside
         // its device buffer and `out` holds exactly `frames * spec.elements()` elements, so
@@ -300,12 +289,69 @@ impl GpuPreprocessor {
     }
 }
 
-/// The kernel's description of one frame (see `enum DescWord` in `cuda/preprocess.cu`).
-fn descriptor(ptr: u64, f: &DeviceFrame, g: &Geometry) -> [u64; DESC_WORDS] {
-    let c = YuvCoefficients::new(f.colorimetry);
+/// The scalar arguments of `es_preprocess_batch`, in the order they follow the pointers
+/// (`desc, batch, out, dst_w, dst_h, dtype, layout, order, mul[3], add[3], pad[3], pad_u8`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LaunchParams {
+    pub batch: i32,
+    pub dst_w: i32,
+    pub dst_h: i32,
+    /// 0 u8, 1 f16, 2 f32.
+    pub dtype: i32,
+    /// 0 NCHW, 1 NHWC.
+    pub layout: i32,
+    /// 0 RGB, 1 BGR.
+    pub order: i32,
+    pub mul: [f32; 3],
+    pub add: [f32; 3],
+    pub pad: [f32; 3],
+    pub pad_u8: i32,
+}
+
+impl LaunchParams {
+    /// For a validated `spec` and `batch` frames: the same numbers the CPU path uses.
+    pub fn new(spec: &InputSpec, batch: usize) -> Self {
+        let (mul, add, pad) = normalisation(spec);
+        LaunchParams {
+            batch: batch as i32,
+            dst_w: spec.width as i32,
+            dst_h: spec.height as i32,
+            dtype: match spec.dtype {
+                ElementType::U8 => 0,
+                ElementType::F16 => 1,
+                ElementType::F32 => 2,
+            },
+            layout: match spec.layout {
+                Layout::Nchw => 0,
+                Layout::Nhwc => 1,
+            },
+            order: match spec.order {
+                crate::preprocess::ChannelOrder::Rgb => 0,
+                crate::preprocess::ChannelOrder::Bgr => 1,
+            },
+            mul,
+            add,
+            pad,
+            pad_u8: i32::from(pad_value(spec.resize)),
+        }
+    }
+}
+
+/// The kernel's description of one frame at device address `ptr` (see `enum DescWord` in
+/// `cuda/preprocess.cu`), with `g` its geometry for the spec.
+pub fn frame_descriptor(
+    ptr: u64,
+    format: PixelFormat,
+    width: u32,
+    height: u32,
+    planes: &[PlaneLayout; 3],
+    colorimetry: Colorimetry,
+    g: &Geometry,
+) -> [u64; DESC_WORDS] {
+    let c = YuvCoefficients::new(colorimetry);
     let mut d = [0u64; DESC_WORDS];
     d[0] = ptr;
-    d[1] = match f.format {
+    d[1] = match format {
         PixelFormat::Nv12 => 0,
         PixelFormat::I420 => 1,
         PixelFormat::Rgb => 2,
@@ -313,11 +359,11 @@ fn descriptor(ptr: u64, f: &DeviceFrame, g: &Geometry) -> [u64; DESC_WORDS] {
         PixelFormat::Rgba => 4,
         PixelFormat::Bgra => 5,
     };
-    d[2] = u64::from(f.width);
-    d[3] = u64::from(f.height);
-    for p in 0..3 {
-        d[4 + p] = f.planes[p].offset as u64;
-        d[7 + p] = f.planes[p].stride as u64;
+    d[2] = u64::from(width);
+    d[3] = u64::from(height);
+    for (p, layout) in planes.iter().enumerate() {
+        d[4 + p] = layout.offset as u64;
+        d[7 + p] = layout.stride as u64;
     }
     d[10] = g.new_w as u64;
     d[11] = g.new_h as u64;
