@@ -113,8 +113,7 @@ __device__ __forceinline__ unsigned short es_f32_to_f16(float x)
 {
     unsigned short h;
 #ifdef ES_HOST_EMULATION
-    _Float16 v = (_Float16)x; // round to nearest even, like cvt.rn
-    __builtin_memcpy(&h, &v, sizeof h);
+    h = es_host_f32_to_f16(x); // round to nearest even, like cvt.rn
 #else
     asm("cvt.rn.f16.f32 %0, %1;" : "=h"(h) : "f"(x));
 #endif

@@ -40,6 +40,43 @@ static inline double __longlong_as_double(long long v)
     return d;
 }
 
+// f32 -> f16 bits, round to nearest even (what cvt.rn.f16.f32 does), in integer arithmetic so
+// it does not depend on the compiler's _Float16 support.
+static inline unsigned short es_host_f32_to_f16(float f)
+{
+    uint32_t x;
+    std::memcpy(&x, &f, sizeof x);
+    uint32_t sign = (x >> 16) & 0x8000u;
+    uint32_t mant = x & 0x7fffffu;
+    int exp = static_cast<int>((x >> 23) & 0xffu);
+    if (exp == 255) {
+        return static_cast<unsigned short>(sign | 0x7c00u | (mant != 0 ? 0x200u | (mant >> 13) : 0u));
+    }
+    int e = exp - 127 + 15;
+    if (e >= 31) {
+        return static_cast<unsigned short>(sign | 0x7c00u);
+    }
+    if (e <= 0) {
+        if (e < -10) {
+            return static_cast<unsigned short>(sign);
+        }
+        uint32_t m = mant | 0x800000u;
+        int shift = 14 - e;
+        uint32_t h = m >> shift;
+        uint32_t rem = m & ((1u << shift) - 1u), half = 1u << (shift - 1);
+        if (rem > half || (rem == half && (h & 1u))) {
+            ++h;
+        }
+        return static_cast<unsigned short>(sign | h);
+    }
+    uint32_t h = (static_cast<uint32_t>(e) << 10) | (mant >> 13);
+    uint32_t rem = mant & 0x1fffu;
+    if (rem > 0x1000u || (rem == 0x1000u && (h & 1u))) {
+        ++h; // a carry into the exponent is right, up to infinity
+    }
+    return static_cast<unsigned short>(sign | h);
+}
+
 #include "preprocess.cu"
 
 template <typename T>
