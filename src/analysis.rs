@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::Receiver;
 
-use crate::batch::Scheduler;
+use crate::batch::{Batcher, Next};
 use crate::cameras::{CameraRecord, CameraSet, FrameResult};
 use crate::detector::Detector;
 
@@ -62,7 +62,8 @@ fn run(
 ) {
     let mut generation = set.generation();
     let mut cameras = set.list();
-    let mut scheduler = Scheduler::new(&schedule_of(&cameras), Instant::now());
+    let mut batcher = Batcher::new(1, Duration::ZERO);
+    batcher.sync(&schedule_of(&cameras), Instant::now());
     let mut last_summary = Instant::now();
     let mut last_tick = Instant::now();
     let mut failures: u64 = 0;
@@ -71,10 +72,11 @@ fn run(
         if set.generation() != generation {
             generation = set.generation();
             cameras = set.list();
-            scheduler.sync(&schedule_of(&cameras), now);
+            batcher.sync(&schedule_of(&cameras), now);
         }
-        if let Some(i) = scheduler.pick(now, |i| cameras[i].slot.has_frame()) {
-            scheduler.served(i, now);
+        let next = batcher.next(now, |i| cameras[i].slot.has_frame());
+        if let Next::Run(batch) = next {
+            let i = batch[0];
             let camera = &cameras[i];
             let Some(frame) = camera.slot.take() else {
                 continue;
@@ -111,9 +113,8 @@ fn run(
                     }
                 }
             }
-        } else {
-            let deadline = scheduler.next_deadline(now).unwrap_or(now + MAX_SLEEP);
-            let _ = wake.recv_timeout(deadline.saturating_duration_since(now).min(MAX_SLEEP));
+        } else if let Next::Wait(until) = next {
+            let _ = wake.recv_timeout(until.saturating_duration_since(now).min(MAX_SLEEP));
         }
         if last_tick.elapsed() >= Duration::from_secs(1) {
             last_tick = Instant::now();

@@ -240,6 +240,19 @@ fn add_uri_source(
         }
         None
     });
+    // An MJPEG camera's multipart stream never says that no more streams will come, and
+    // decodebin waits for that before it hands out decoded frames: tell the demuxer there is
+    // one stream.
+    decode.connect("deep-element-added", false, |values| {
+        if let Some(Ok(element)) = values.get(2).map(|v| v.get::<gst::Element>())
+            && element
+                .factory()
+                .is_some_and(|f| f.name() == "multipartdemux")
+        {
+            element.set_property("single-stream", true);
+        }
+        None
+    });
     wire_decodebin(&decode, next, camera.decoder.clone(), on_decoder);
     pipeline
         .add(&decode)
@@ -260,6 +273,11 @@ fn configure_source(
     }
     if src.has_property("drop-on-latency") {
         src.set_property("drop-on-latency", true);
+    }
+    // souphttpsrc (MJPEG, HLS): a camera is live. Without this, uridecodebin buffers the
+    // endless multipart stream as if it were a download and no frame comes out.
+    if src.has_property("is-live") && src.has_property("location") {
+        src.set_property("is-live", true);
     }
     if let Some(c) = credentials
         && src.has_property("user-id")

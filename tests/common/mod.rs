@@ -62,8 +62,14 @@ fn collect(reader: impl std::io::Read + Send + 'static, into: Arc<Mutex<Vec<Stri
 
 impl Proc {
     pub fn spawn(args: &[&str]) -> Self {
+        Self::spawn_with_env(args, &[])
+    }
+
+    /// Like [`Proc::spawn`], with extra environment variables.
+    pub fn spawn_with_env(args: &[&str], env: &[(&str, &str)]) -> Self {
         let mut child = Command::new(bin())
             .args(args)
+            .envs(env.iter().copied())
             .env("EDGESIGHT_LOG", "info")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -157,13 +163,20 @@ pub fn start_appliance(args: &[&str]) -> (Proc, String) {
     let mut all = vec!["run", "--http", "127.0.0.1:0"];
     all.extend_from_slice(args);
     let proc = Proc::spawn(&all);
-    let line = proc
-        .wait_line("console and API on http://", Duration::from_secs(30))
-        .unwrap_or_else(|| panic!("the appliance did not start: {}", proc.stderr_text()));
-    let base = line[line.find("http://").expect("url")..]
-        .trim()
-        .to_string();
+    let base = proc.base_url();
     (proc, base)
+}
+
+impl Proc {
+    /// Waits for a running appliance to print where it serves; returns `http://ADDR`.
+    pub fn base_url(&self) -> String {
+        let line = self
+            .wait_line("console and API on http://", Duration::from_secs(30))
+            .unwrap_or_else(|| panic!("the appliance did not start: {}", self.stderr_text()));
+        line[line.find("http://").expect("url")..]
+            .trim()
+            .to_string()
+    }
 }
 
 /// The camera named `name` from `GET /api/cameras`.
