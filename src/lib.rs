@@ -11,6 +11,8 @@
 //! postprocess/ model-family decoders (SSD, YOLOX) + NMS → detections in source pixels
 //!   detector.rs  preprocess → infer → postprocess for one image
 //!   analysis.rs  the analysis thread that runs the detector on due frames
+//! track/       per-camera multi-object tracker (Kalman + two-stage IoU assignment) → stable ids
+//! event.rs     the event contract (new/update/end JSON for console, webhooks, MQTT)
 //! cameras.rs   per-camera health, counters and latest result, shared with the API
 //! http/        warp: JSON API and the console from web/
 //! app.rs       starts and stops everything in order
@@ -25,11 +27,13 @@ pub mod batch;
 pub mod cameras;
 pub mod config;
 pub mod detector;
+pub mod event;
 pub mod frame;
 pub mod http;
 pub mod infer;
-pub mod metrics;
 pub mod ingest;
+pub mod metrics;
 pub mod postprocess;
 pub mod preprocess;
 pub mod serve_rtsp;
+pub mod track;
