@@ -12,6 +12,7 @@
 //!   detector.rs  preprocess → infer → postprocess for one image
 //!   analysis.rs  the analysis thread that runs the detector on due frames
 //! track/       per-camera multi-object tracker (Kalman + two-stage IoU assignment) → stable ids
+//! rules/       per-camera zones, lines, anti-flicker, dwell, counters → event changes
 //! event.rs     the event contract (new/update/end JSON for console, webhooks, MQTT)
 //! cameras.rs   per-camera health, counters and latest result, shared with the API
 //! http/        warp: JSON API and the console from web/
@@ -35,5 +36,6 @@ pub mod ingest;
 pub mod metrics;
 pub mod postprocess;
 pub mod preprocess;
+pub mod rules;
 pub mod serve_rtsp;
 pub mod track;
