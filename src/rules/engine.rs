@@ -65,6 +65,8 @@ impl Rules {
     ) -> Vec<EventChange> {
         let mut order: Vec<&Track> = tracks.iter().collect();
         order.sort_by_key(|t| t.id);
+        // A tracker never repeats an id; should a caller, the first occurrence counts.
+        order.dedup_by_key(|t| t.id);
         let present: BTreeSet<u64> = order.iter().map(|t| t.id).collect();
         self.finished.retain(|(id, _)| present.contains(id));
 

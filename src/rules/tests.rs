@@ -411,3 +411,11 @@ fn a_zero_frame_size_observes_nothing() {
     assert!(rules.update(&[tr(1, 700.0, 700.0, 0)], 0, 0, 0).is_empty());
     assert!(rules.stats().zones["yard"].occupancy.is_empty());
 }
+
+#[test]
+fn a_repeated_track_id_counts_once() {
+    let mut rules = yard_rules(|_| {});
+    let twice = [tr(1, 100.0, 100.0, 0), tr(1, 700.0, 700.0, 0)];
+    assert_eq!(kinds(&feed(&mut rules, &twice, 0)), [(ChangeKind::New, 1)]);
+    assert_eq!(kinds(&rules.finish(100)), [(ChangeKind::End, 1)]);
+}
