@@ -11,6 +11,9 @@
 //! postprocess/ model-family decoders (SSD, YOLOX) + NMS → detections in source pixels
 //!   detector.rs  preprocess → infer → postprocess for one image
 //!   analysis.rs  the analysis thread that runs the detector on due frames
+//! track/       per-camera multi-object tracker (Kalman + two-stage IoU assignment) → stable ids
+//! rules/       per-camera zones, lines, anti-flicker, dwell, counters → event changes
+//! event.rs     the event contract (new/update/end JSON for console, webhooks, MQTT)
 //! cameras.rs   per-camera health, counters and latest result; the camera set, shared with the API
 //! control.rs   run-time camera changes: validate → write the config file → start/stop that camera
 //! http/        warp: JSON API, /metrics (metrics.rs) and the console from web/
@@ -27,6 +30,7 @@ pub mod cameras;
 pub mod config;
 pub mod control;
 pub mod detector;
+pub mod event;
 pub mod frame;
 pub mod http;
 pub mod infer;
@@ -34,4 +38,6 @@ pub mod ingest;
 pub mod metrics;
 pub mod postprocess;
 pub mod preprocess;
+pub mod rules;
 pub mod serve_rtsp;
+pub mod track;
