@@ -20,6 +20,7 @@ use crate::analysis::{self, AnalysisOptions};
 use crate::cameras::CameraSet;
 use crate::config::{CameraSpec, Config, ConfigError, RtspReplayConfig};
 use crate::control::Control;
+use crate::events::EventBus;
 use crate::detector::{Detector, DetectorError, Timings};
 use crate::http::{self, ApiState};
 use crate::ingest::fleet::Fleet;
@@ -48,6 +49,8 @@ pub struct RunOptions {
     /// Overrides `http.bind`.
     pub http: Option<SocketAddr>,
     pub print_detections: bool,
+    /// Print each event change as a JSON line on stdout.
+    pub print_events: bool,
 }
 
 /// The config `run` will use: the file or the embedded demo, with command-line overrides.
@@ -116,10 +119,12 @@ pub fn run(opts: RunOptions) -> Result<(), AppError> {
             .map_err(|e| AppError::Io(format!("cannot start ingest thread: {e}")))?;
     }
     let control = Control::new(fleet, config.file.clone(), config.base.clone());
+    let bus = Arc::new(EventBus::new(opts.print_events, None));
     let stop_analysis = Arc::new(AtomicBool::new(false));
     let analysis = analysis::spawn(
         detector,
         control.cameras().clone(),
+        bus.clone(),
         wake_rx,
         stop_analysis.clone(),
         AnalysisOptions {

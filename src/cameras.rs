@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use serde::Serialize;
 
 use crate::config::CameraConfig;
+use crate::events::TrackView;
 use crate::frame::{FrameSlot, unix_ms};
 use crate::postprocess::LabeledDetection;
 
@@ -81,6 +82,8 @@ pub struct FrameResult {
     /// Time from the frame's arrival to its detections, milliseconds.
     pub latency_ms: f64,
     pub detections: Vec<LabeledDetection>,
+    /// Confirmed objects seen in this frame, with their track ids.
+    pub tracks: Vec<TrackView>,
 }
 
 /// Per-second rates, refreshed by [`CameraRecord::tick`].
@@ -102,6 +105,7 @@ pub struct CameraRecord {
     pub slot: Arc<FrameSlot>,
     health: Mutex<Health>,
     analysed: AtomicU64,
+    failures: AtomicU64,
     last_frame_ms: AtomicU64,
     decoder: Mutex<Option<String>>,
     latest: Mutex<Option<Arc<FrameResult>>>,
@@ -152,6 +156,7 @@ impl CameraRecord {
                 reconnects: 0,
             }),
             analysed: AtomicU64::new(0),
+            failures: AtomicU64::new(0),
             last_frame_ms: AtomicU64::new(0),
             decoder: Mutex::new(None),
             latest: Mutex::new(None),
@@ -222,6 +227,11 @@ impl CameraRecord {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
+    }
+
+    /// Counts a frame analysis could not handle; returns the count so far.
+    pub fn count_failure(&self) -> u64 {
+        self.failures.fetch_add(1, Ordering::Relaxed) + 1
     }
 
     pub fn frames_analysed(&self) -> u64 {

@@ -34,6 +34,8 @@ pub struct Frame {
     pub received_at: Instant,
     /// Wall-clock time of arrival, milliseconds since the Unix epoch.
     pub timestamp_ms: u64,
+    /// The stream's own time of the frame (presentation timestamp), when it has one.
+    pub pts_ms: Option<u64>,
     /// Sequence number within the camera's stream (1, 2, ...).
     pub seq: u64,
 }
@@ -50,6 +52,7 @@ impl Frame {
             pixels: FramePixels::Owned(data),
             received_at: Instant::now(),
             timestamp_ms: unix_ms(),
+            pts_ms: None,
             seq: 0,
         }
     }

@@ -14,6 +14,7 @@
 //! track/       per-camera multi-object tracker (Kalman + two-stage IoU assignment) → stable ids
 //! rules/       per-camera zones, lines, anti-flicker, dwell, counters → event changes
 //! event.rs     the event contract (new/update/end JSON for console, webhooks, MQTT)
+//! events/      per camera: tracker → rules (camera.rs); the bus to store, console, stdout
 //! cameras.rs   per-camera health, counters and latest result; the camera set, shared with the API
 //! control.rs   run-time camera changes: validate → write the config file → start/stop that camera
 //! http/        warp: JSON API, /metrics (metrics.rs) and the console from web/
@@ -21,7 +22,8 @@
 //! ```
 //!
 //! `config/` turns TOML into a validated [`config::Config`]; `serve_rtsp.rs` is the RTSP replay
-//! server used for the demo camera and tests.
+//! server used for the demo camera and tests; `replay.rs` runs the whole pipeline on a file,
+//! deterministically, for `edgesight replay`.
 
 pub mod analysis;
 pub mod app;
@@ -31,6 +33,7 @@ pub mod config;
 pub mod control;
 pub mod detector;
 pub mod event;
+pub mod events;
 pub mod frame;
 pub mod http;
 pub mod infer;
@@ -38,6 +41,7 @@ pub mod ingest;
 pub mod metrics;
 pub mod postprocess;
 pub mod preprocess;
+pub mod replay;
 pub mod rules;
 pub mod serve_rtsp;
 pub mod track;

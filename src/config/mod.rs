@@ -105,6 +105,8 @@ pub struct CameraConfig {
     pub stall_timeout: Duration,
     /// Cap of the exponential reconnection backoff.
     pub reconnect_max: Duration,
+    pub tracker: crate::track::TrackerConfig,
+    pub rules: crate::rules::RulesConfig,
     /// The camera as written, for writing the config back and for the API.
     pub spec: CameraSpec,
 }

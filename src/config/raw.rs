@@ -90,6 +90,13 @@ pub struct CameraSpec {
     /// Longest wait between reconnection attempts, seconds (default 3).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reconnect_max_s: Option<f32>,
+    /// How detections become tracks (`[cameras.tracker]`); defaults when absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tracker: Option<crate::track::TrackerConfig>,
+    /// Zones, lines, filters and event options (`[cameras.rules]`, `[[cameras.rules.zones]]`,
+    /// `[[cameras.rules.lines]]`); defaults (every object is an event) when absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rules: Option<crate::rules::RulesConfig>,
 }
 
 #[derive(Debug, Deserialize)]

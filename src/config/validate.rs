@@ -225,6 +225,22 @@ pub fn validate_camera(
             Err(err(field, format!("{v} seconds")).fix(format!("use 0.5 to 3600, e.g. {default}")))
         }
     };
+    // Sub-table checks return "field: problem; fix".
+    let sub = |table: &str, message: String| {
+        let (field, rest) = message.split_once(": ").unwrap_or(("", &message));
+        let (problem, fix) = rest.split_once("; ").unwrap_or((rest, ""));
+        let field = if field.is_empty() {
+            table.to_string()
+        } else {
+            format!("{table}.{field}")
+        };
+        let e = err(&field, problem.to_string());
+        if fix.is_empty() { e } else { e.fix(fix) }
+    };
+    let tracker = c.tracker.clone().unwrap_or_default();
+    tracker.validate().map_err(|m| sub("tracker", m))?;
+    let rules = c.rules.clone().unwrap_or_default();
+    rules.validate().map_err(|m| sub("rules", m))?;
     Ok(CameraConfig {
         name: c.name.clone(),
         source: url,
@@ -237,6 +253,8 @@ pub fn validate_camera(
         loop_file: c.loop_file.unwrap_or(true),
         stall_timeout: seconds("stall_timeout_s", c.stall_timeout_s, 5.0)?,
         reconnect_max: seconds("reconnect_max_s", c.reconnect_max_s, 3.0)?,
+        tracker,
+        rules,
         spec: c.clone(),
     })
 }
@@ -399,6 +417,25 @@ mod tests {
         let e = parse("[[cameras]]\nname = \"a\"\nurl = \"rtsp://h/s\"\nstall_timeout_s = 0\n")
             .expect_err("timeout");
         assert_eq!(e.field, "cameras[0].stall_timeout_s");
+    }
+
+    #[test]
+    fn tracker_and_rules_tables_are_checked_with_their_field_named() {
+        let c = parse(
+            "[[cameras]]\nname = \"a\"\nurl = \"test://ball\"\n[cameras.tracker]\nmin_hits = 2\n[cameras.rules]\nlabels = [\"person\"]\n[[cameras.rules.lines]]\nname = \"gate\"\nfrom = [0.0, 0.5]\nto = [1.0, 0.5]\n",
+        )
+        .expect("valid");
+        assert_eq!(c.cameras[0].tracker.min_hits, 2);
+        assert_eq!(c.cameras[0].rules.lines[0].name, "gate");
+        let e = parse(
+            "[[cameras]]\nname = \"a\"\nurl = \"test://ball\"\n[[cameras.rules.zones]]\nname = \"z\"\npolygon = [[0.0, 0.0], [1.0, 0.0]]\n",
+        )
+        .expect_err("two corners");
+        assert_eq!(e.field, "cameras[0].rules.zones[0].polygon", "{e}");
+        assert!(e.fix.is_some(), "{e}");
+        let e = parse("[[cameras]]\nname = \"a\"\nurl = \"test://ball\"\n[cameras.tracker]\nhigh_score = 2.0\n")
+            .expect_err("range");
+        assert_eq!(e.field, "cameras[0].tracker.high_score", "{e}");
     }
 
     #[test]

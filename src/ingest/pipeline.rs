@@ -40,6 +40,17 @@ pub enum BuildError {
     TestSource(String),
 }
 
+/// How frames are taken from the pipeline.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pacing {
+    /// A live appliance: the appsink keeps the newest frame and drops older ones; files play
+    /// at real-time pace.
+    Live,
+    /// A replay: every frame, as fast as analysis takes them (`on_frame` may block, which holds
+    /// the pipeline back), no clock.
+    EveryFrame,
+}
+
 /// What the pipeline reports besides frames.
 pub struct Hooks {
     /// Every decoded frame, on the streaming thread; must not block.
@@ -59,6 +70,7 @@ pub fn build(
     camera: &CameraConfig,
     registry: &dyn Registry,
     hooks: Hooks,
+    pacing: Pacing,
 ) -> Result<gst::Pipeline, BuildError> {
     let pipeline = gst::Pipeline::with_name(&format!("cam-{}", camera.name));
     let link_err = |e: glib::BoolError| BuildError::Link(e.to_string());
@@ -88,9 +100,9 @@ pub fn build(
                 .build(),
         )
         .max_buffers(1)
-        .drop(true)
-        // Files are paced to real time by the sink; live sources are taken as they come.
-        .sync(camera.source.scheme() == "file")
+        .drop(pacing == Pacing::Live)
+        // Live: files are paced to real time by the sink; live sources are taken as they come.
+        .sync(pacing == Pacing::Live && camera.source.scheme() == "file")
         .build();
     pipeline
         .add_many([&scaler, &sized, &convert, sink.upcast_ref()])
@@ -135,9 +147,14 @@ pub fn build(
     Ok(pipeline)
 }
 
+fn buffer_pts_ms(buffer: &gst::BufferRef) -> Option<u64> {
+    buffer.pts().map(|t| t.mseconds())
+}
+
 fn sample_to_frame(sample: &gst::Sample, source_size: u64) -> Option<Frame> {
     let info = gst_video::VideoInfo::from_caps(sample.caps()?).ok()?;
     let buffer = sample.buffer_owned()?;
+    let pts_ms = buffer_pts_ms(&buffer);
     let mapped = buffer.into_mapped_buffer_readable().ok()?;
     let (sw, sh) = match ((source_size >> 32) as u32, source_size as u32) {
         (0, _) | (_, 0) => (info.width(), info.height()),
@@ -152,6 +169,7 @@ fn sample_to_frame(sample: &gst::Sample, source_size: u64) -> Option<Frame> {
         pixels: FramePixels::Gst(mapped),
         received_at: Instant::now(),
         timestamp_ms: unix_ms(),
+        pts_ms,
         seq: 0,
     })
 }
