@@ -14,6 +14,7 @@
 //! track/       per-camera multi-object tracker (Kalman + two-stage IoU assignment) → stable ids
 //! rules/       per-camera zones, lines, anti-flicker, dwell, counters → event changes
 //! event.rs     the event contract (new/update/end JSON for console, webhooks, MQTT)
+//! store/       events → SQLite (WAL, one writer thread) + JPEG snapshots; retention; queries
 //! cameras.rs   per-camera health, counters and latest result, shared with the API
 //! http/        warp: JSON API and the console from web/
 //! app.rs       starts and stops everything in order
@@ -38,4 +39,5 @@ pub mod postprocess;
 pub mod preprocess;
 pub mod rules;
 pub mod serve_rtsp;
+pub mod store;
 pub mod track;
