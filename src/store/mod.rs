@@ -49,7 +49,8 @@ use std::time::Duration;
 pub use config::StoreConfig;
 pub use draw::BOX_COLOUR;
 pub use query::{
-    CountQuery, CountRow, EventPage, EventQuery, MAX_LIMIT, SnapshotPaths, StoreReader,
+    CountQuery, CountRow, DEFAULT_LIMIT, EventPage, EventQuery, MAX_BUCKETS, MAX_LIMIT,
+    SnapshotPaths, StoreReader,
 };
 pub use retention::RetentionReport;
 pub use schema::SCHEMA_VERSION;

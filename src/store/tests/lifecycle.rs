@@ -138,6 +138,19 @@ fn readers_open_on_their_own_and_a_bad_config_is_named() {
         reader.list(&Default::default()).expect("list").events.len(),
         1
     );
+    drop(reader);
+    // After a clean shutdown (SQLite removes the -wal and -shm files) a reader still opens.
+    drop((_store, writer));
+    assert!(!dir.path().join("events.db-wal").exists());
+    let reader = StoreReader::open(dir.path()).expect("reader without a writer");
+    assert_eq!(
+        reader.list(&Default::default()).expect("list").events.len(),
+        1
+    );
+    let e = StoreReader::open(&dir.path().join("missing"))
+        .err()
+        .expect("no store");
+    assert!(e.to_string().contains("events.db"), "{e}");
 }
 
 /// With the writer held up (another connection holds SQLite's write lock), a burst of sends
