@@ -7,10 +7,17 @@
 //! `{data_dir}/snapshots/{camera}/{event_id}.jpg` (the whole frame, box drawn) and
 //! `{event_id}-crop.jpg` (the box with a margin); [`StoreReader`] queries.
 //!
+//! On disk, in the data folder: `events.db` (+ `-wal`, `-shm` while open), `store.lock` (held
+//! while a store is open: a second store on the same folder is refused) and `snapshots/`.
+//! Event times are the pipeline's frame timestamps (Unix ms); retention compares them with the
+//! wall clock.
+//!
 //! Threads: one writer, the `store-writer` thread, owns the only read-write connection. It
 //! takes what is queued, encodes the snapshots, writes the files, then applies the batch in
 //! one transaction. Readers open their own read-only connections ([`Store::reader`] or
 //! [`StoreReader::open`]) and run beside it (WAL); each is `Send`, for tokio's blocking pool.
+//! Deleting an event is a write: [`StoreWriter::delete`] hands it to the writer thread and
+//! waits for the answer.
 //!
 //! Back-pressure: the queue to the writer is bounded ([`QUEUE_CAPACITY`] changes); when it is
 //! full, [`StoreWriter::try_send`] drops the change and counts it ([`StoreWriter::dropped`]) —
@@ -240,8 +247,9 @@ impl Store {
     /// Stores what is queued, then stops the writer thread. `Err(Timeout)` when the queue was
     /// not drained within `timeout` (the thread then finishes on its own).
     pub fn shutdown(mut self, timeout: Duration) -> Result<(), StoreError> {
+        let thread = self.thread.take();
         self.writer.stop(timeout)?;
-        if let Some(t) = self.thread.take() {
+        if let Some(t) = thread {
             let _ = t.join();
         }
         Ok(())

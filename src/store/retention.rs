@@ -24,8 +24,9 @@ use super::{StoreConfig, StoreError};
 
 /// Events deleted per transaction.
 pub const CHUNK: usize = 500;
-/// Chunks one run deletes at most (for each of age and size).
-pub const MAX_CHUNKS: usize = 200;
+/// Chunks one run deletes at most (for each of age and size), so that one run holds up the
+/// writer for a bounded time; what is left goes in the next run.
+pub const MAX_CHUNKS: usize = 20;
 /// Rough size of a row and its index entries beyond its JSON, for the size estimate.
 const ROW_OVERHEAD: u64 = 256;
 

@@ -55,6 +55,8 @@ pub struct WriterStats {
     pub written: u64,
     /// Changes lost because their transaction failed.
     pub failed: u64,
+    /// Changes of events deleted while in progress, not stored.
+    pub ignored: u64,
     /// Snapshot pairs written.
     pub snapshots: u64,
     /// Snapshots that could not be encoded or written.
@@ -71,6 +73,7 @@ pub(super) struct Counters {
     frames_pending: AtomicUsize,
     pub(super) written: AtomicU64,
     pub(super) failed: AtomicU64,
+    ignored: AtomicU64,
     pub(super) snapshots: AtomicU64,
     pub(super) snapshot_errors: AtomicU64,
     retention_deleted: AtomicU64,
@@ -157,6 +160,7 @@ impl StoreWriter {
             frames_skipped: c.frames_skipped.load(Ordering::Relaxed),
             written: c.written.load(Ordering::Relaxed),
             failed: c.failed.load(Ordering::Relaxed),
+            ignored: c.ignored.load(Ordering::Relaxed),
             snapshots: c.snapshots.load(Ordering::Relaxed),
             snapshot_errors: c.snapshot_errors.load(Ordering::Relaxed),
             retention_deleted: c.retention_deleted.load(Ordering::Relaxed),
@@ -264,11 +268,13 @@ impl WriterThread {
                         return;
                     }
                 }
-                Err(RecvTimeoutError::Timeout) => {
-                    let _ = self.retention(unix_ms());
-                    next_retention = Instant::now() + RETENTION_PERIOD;
-                }
+                Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => return,
+            }
+            // Also when changes never stop coming.
+            if Instant::now() >= next_retention {
+                let _ = self.retention(unix_ms());
+                next_retention = Instant::now() + RETENTION_PERIOD;
             }
         }
     }
@@ -279,7 +285,9 @@ impl WriterThread {
         for cmd in batch {
             match cmd {
                 Command::Change(change, frame) => {
-                    if !self.deleted.contains(&change.event.id) {
+                    if self.deleted.contains(&change.event.id) {
+                        self.counters.ignored.fetch_add(1, Ordering::Relaxed);
+                    } else {
                         changes.push(Pending {
                             change: *change,
                             frame,

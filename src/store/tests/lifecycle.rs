@@ -104,6 +104,9 @@ fn delete_removes_row_zones_and_files_and_a_live_event_stays_deleted() {
     writer.flush(T).expect("flush");
     assert_eq!(reader.get(&a.id).expect("get"), None);
     assert!(!paths.full.exists());
+    let stats = writer.stats();
+    assert_eq!(stats.ignored, 2);
+    assert_eq!(stats.written + stats.ignored, stats.accepted);
 
     let e = writer.delete("../etc/passwd", T).expect_err("bad id");
     assert!(
