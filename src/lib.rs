@@ -15,6 +15,7 @@
 //! rules/       per-camera zones, lines, anti-flicker, dwell, counters → event changes
 //! event.rs     the event contract (new/update/end JSON for console, webhooks, MQTT)
 //! events/      per camera: tracker → rules (camera.rs); the bus to store, console, stdout
+//! store/       events → SQLite (WAL, one writer thread) + JPEG snapshots; retention; queries
 //! cameras.rs   per-camera health, counters and latest result; the camera set, shared with the API
 //! control.rs   run-time camera changes: validate → write the config file → start/stop that camera
 //! http/        warp: JSON API, /metrics (metrics.rs) and the console from web/
@@ -44,4 +45,5 @@ pub mod preprocess;
 pub mod replay;
 pub mod rules;
 pub mod serve_rtsp;
+pub mod store;
 pub mod track;
