@@ -78,7 +78,10 @@ struct Analysis {
 }
 
 fn schedule_of(cameras: &[Arc<CameraRecord>]) -> Vec<(u64, f32)> {
-    cameras.iter().map(|c| (c.id, c.config.detect_fps)).collect()
+    cameras
+        .iter()
+        .map(|c| (c.id, c.config.detect_fps))
+        .collect()
 }
 
 impl Analysis {

@@ -35,6 +35,9 @@ enum Command {
         /// Print each event change (new/update/end) as a JSON line on stdout.
         #[arg(long)]
         print_events: bool,
+        /// Folder for the event store (overrides `[store] path`).
+        #[arg(long, value_name = "DIR")]
+        data: Option<PathBuf>,
     },
     /// Run the whole pipeline on a video file as fast as possible and print the events as JSON
     /// lines (the same file and config give the same events).
@@ -104,6 +107,7 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             http,
             print_detections,
             print_events,
+            data,
         } => {
             app::run(RunOptions {
                 config,
@@ -111,6 +115,7 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
                 http,
                 print_detections,
                 print_events,
+                data,
             })?;
             Ok(ExitCode::SUCCESS)
         }

@@ -117,10 +117,7 @@ pub fn replay(opts: &ReplayOptions, out: &mut dyn Write) -> Result<ReplaySummary
                         gst::MessageView::Error(err) => {
                             let end = crate::ingest::classify(err);
                             let _ = pipeline.set_state(gst::State::Null);
-                            return Err(AppError::Gstreamer(format!(
-                                "{}: {end}",
-                                camera.source
-                            )));
+                            return Err(AppError::Gstreamer(format!("{}: {end}", camera.source)));
                         }
                         _ => {}
                     }
@@ -149,12 +146,7 @@ pub fn replay(opts: &ReplayOptions, out: &mut dyn Write) -> Result<ReplaySummary
             detections.iter_mut().for_each(|d| d.scale(sx, sy));
         }
         summary.frames_analysed += 1;
-        let observed = events.observe(
-            &detections,
-            frame.source_width,
-            frame.source_height,
-            t_ms,
-        );
+        let observed = events.observe(&detections, frame.source_width, frame.source_height, t_ms);
         if let Err(e) = write_changes(observed.changes, &mut summary) {
             break Err(e);
         }

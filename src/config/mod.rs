@@ -36,6 +36,8 @@ pub struct Config {
     pub model: ModelConfig,
     pub cameras: Vec<CameraConfig>,
     pub rtsp_replay: Vec<RtspReplayConfig>,
+    /// The event store; `path` resolved against the config's folder.
+    pub store: crate::store::StoreConfig,
 }
 
 /// The web server.

@@ -13,6 +13,8 @@ pub struct RawConfig {
     pub cameras: Vec<CameraSpec>,
     #[serde(default)]
     pub rtsp_replay: Vec<RawRtspReplay>,
+    /// Where events and their snapshots are kept (`[store]`); defaults when absent.
+    pub store: Option<crate::store::StoreConfig>,
 }
 
 #[derive(Debug, Deserialize, Default)]

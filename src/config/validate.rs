@@ -55,8 +55,14 @@ pub fn validate(raw: RawConfig, source: &str, base: &Path) -> Result<Config, Con
         .enumerate()
         .map(|(i, r)| validate_replay(r, i, source, base))
         .collect::<Result<_, _>>()?;
+    let mut store = raw.store.unwrap_or_default();
+    store
+        .validate()
+        .map_err(|m| table_error(source, "store", &m))?;
+    store.path = base.join(&store.path);
     Ok(Config {
         source: source.to_string(),
+        store,
         file: None,
         base: base.to_path_buf(),
         http: HttpConfig { bind },
@@ -225,22 +231,14 @@ pub fn validate_camera(
             Err(err(field, format!("{v} seconds")).fix(format!("use 0.5 to 3600, e.g. {default}")))
         }
     };
-    // Sub-table checks return "field: problem; fix".
-    let sub = |table: &str, message: String| {
-        let (field, rest) = message.split_once(": ").unwrap_or(("", &message));
-        let (problem, fix) = rest.split_once("; ").unwrap_or((rest, ""));
-        let field = if field.is_empty() {
-            table.to_string()
-        } else {
-            format!("{table}.{field}")
-        };
-        let e = err(&field, problem.to_string());
-        if fix.is_empty() { e } else { e.fix(fix) }
-    };
     let tracker = c.tracker.clone().unwrap_or_default();
-    tracker.validate().map_err(|m| sub("tracker", m))?;
+    tracker
+        .validate()
+        .map_err(|m| table_error(source, &format!("{prefix}.tracker"), &m))?;
     let rules = c.rules.clone().unwrap_or_default();
-    rules.validate().map_err(|m| sub("rules", m))?;
+    rules
+        .validate()
+        .map_err(|m| table_error(source, &format!("{prefix}.rules"), &m))?;
     Ok(CameraConfig {
         name: c.name.clone(),
         source: url,
@@ -257,6 +255,19 @@ pub fn validate_camera(
         rules,
         spec: c.clone(),
     })
+}
+
+/// A sub-table's check result, `"field: problem; fix"`, as a [`ConfigError`] under `table`.
+fn table_error(source: &str, table: &str, message: &str) -> ConfigError {
+    let (field, rest) = message.split_once(": ").unwrap_or(("", message));
+    let (problem, fix) = rest.split_once("; ").unwrap_or((rest, ""));
+    let field = if field.is_empty() {
+        table.to_string()
+    } else {
+        format!("{table}.{field}")
+    };
+    let e = ConfigError::new(source, field, problem);
+    if fix.is_empty() { e } else { e.fix(fix) }
 }
 
 /// Replaces every `${NAME}` with the environment variable's value; `Err(NAME)` when unset.

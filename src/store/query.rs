@@ -52,7 +52,7 @@ pub struct EventQuery {
 }
 
 /// One page of events, newest first.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct EventPage {
     pub events: Vec<Event>,
     /// Pass back as `cursor` for the next page; `None` on the last page.
@@ -73,7 +73,7 @@ pub struct CountQuery {
 }
 
 /// The number of events of one camera and label first seen in one bucket.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct CountRow {
     /// Start of the bucket (`from_ms + k * bucket_ms`).
     pub bucket_start_ms: u64,

@@ -376,3 +376,9 @@ impl WriterThread {
         result
     }
 }
+
+impl crate::events::Durable for StoreWriter {
+    fn offer(&self, change: &EventChange, snapshot: Option<&Arc<Frame>>) {
+        self.try_send(change.clone(), snapshot.cloned());
+    }
+}

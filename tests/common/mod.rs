@@ -48,6 +48,8 @@ pub fn pedestrian_clip() -> PathBuf {
 /// A child process whose stderr and stdout lines are collected; killed when dropped.
 pub struct Proc {
     pub child: Child,
+    /// The appliance's event store folder, removed when the process is dropped.
+    pub data: Option<tempfile::TempDir>,
     pub stdout: Arc<Mutex<Vec<String>>>,
     pub stderr: Arc<Mutex<Vec<String>>>,
 }
@@ -82,6 +84,7 @@ impl Proc {
         collect(child.stderr.take().expect("stderr"), stderr.clone());
         Self {
             child,
+            data: None,
             stdout,
             stderr,
         }
@@ -158,11 +161,18 @@ pub fn serve_rtsp_with(file: &Path, extra: &[&str]) -> (Proc, String) {
     (proc, url)
 }
 
-/// Starts `edgesight run ARGS --http 127.0.0.1:0` and returns it with its base URL.
+/// Starts `edgesight run ARGS --http 127.0.0.1:0` with its own event store folder (unless ARGS
+/// name one with `--data`) and returns it with its base URL.
 pub fn start_appliance(args: &[&str]) -> (Proc, String) {
+    let data = tempfile::tempdir().expect("data folder");
+    let data_arg = data.path().to_str().expect("utf-8").to_string();
     let mut all = vec!["run", "--http", "127.0.0.1:0"];
+    if !args.contains(&"--data") {
+        all.extend(["--data", data_arg.as_str()]);
+    }
     all.extend_from_slice(args);
-    let proc = Proc::spawn(&all);
+    let mut proc = Proc::spawn(&all);
+    proc.data = Some(data);
     let base = proc.base_url();
     (proc, base)
 }
