@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::Receiver;
 
+use crate::batch::motion::MotionGate;
 use crate::batch::{Batcher, Next};
 use crate::cameras::{CameraRecord, CameraSet, FrameResult};
 use crate::detector::Detector;
@@ -65,6 +66,7 @@ pub fn spawn(
 /// A camera's scene and when it last had a frame.
 struct Scene {
     events: CameraEvents,
+    gate: Option<MotionGate>,
     last_frame: Instant,
     size: (u32, u32),
 }
@@ -139,6 +141,7 @@ impl Analysis {
         for camera in cameras {
             self.scenes.entry(camera.id).or_insert_with(|| Scene {
                 events: CameraEvents::new(&camera.config),
+                gate: camera.config.motion.clone().map(MotionGate::new),
                 last_frame: Instant::now(),
                 size: (0, 0),
             });
@@ -166,6 +169,22 @@ impl Analysis {
     }
 
     fn analyse(&mut self, camera: &CameraRecord, frame: Frame) {
+        if let Some(scene) = self.scenes.get_mut(&camera.id)
+            && let Some(gate) = &mut scene.gate
+        {
+            let tracking = scene.events.tracking();
+            let verdict = gate.check(
+                frame.width,
+                frame.height,
+                |x, y| frame.luma(x, y),
+                frame.timestamp_ms,
+                tracking,
+            );
+            if !verdict.infer() {
+                camera.count_skipped();
+                return;
+            }
+        }
         let mut detections = match self.detector.detect(frame.view()) {
             Ok((detections, _timings)) => detections,
             Err(e) => {

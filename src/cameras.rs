@@ -105,6 +105,7 @@ pub struct CameraRecord {
     pub slot: Arc<FrameSlot>,
     health: Mutex<Health>,
     analysed: AtomicU64,
+    skipped: AtomicU64,
     failures: AtomicU64,
     last_frame_ms: AtomicU64,
     decoder: Mutex<Option<String>>,
@@ -127,6 +128,8 @@ pub struct CameraView {
     pub frames_in: u64,
     pub frames_analysed: u64,
     pub frames_dropped: u64,
+    /// Frames the motion gate found unchanged and did not analyse.
+    pub frames_skipped: u64,
     /// Milliseconds since the last frame arrived from the camera.
     pub last_frame_age_ms: Option<u64>,
     /// Age of the newest analysed frame's detections, when there are any.
@@ -156,6 +159,7 @@ impl CameraRecord {
                 reconnects: 0,
             }),
             analysed: AtomicU64::new(0),
+            skipped: AtomicU64::new(0),
             failures: AtomicU64::new(0),
             last_frame_ms: AtomicU64::new(0),
             decoder: Mutex::new(None),
@@ -229,6 +233,16 @@ impl CameraRecord {
             .clone()
     }
 
+    /// Counts a frame the motion gate let pass without analysis.
+    pub fn count_skipped(&self) {
+        self.skipped.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Frames the motion gate skipped.
+    pub fn frames_skipped(&self) -> u64 {
+        self.skipped.load(Ordering::Relaxed)
+    }
+
     /// Counts a frame analysis could not handle; returns the count so far.
     pub fn count_failure(&self) -> u64 {
         self.failures.fetch_add(1, Ordering::Relaxed) + 1
@@ -268,6 +282,7 @@ impl CameraRecord {
             frames_in: self.slot.received(),
             frames_analysed: self.frames_analysed(),
             frames_dropped: self.slot.dropped(),
+            frames_skipped: self.frames_skipped(),
             last_frame_age_ms: self.last_frame_age_ms(),
             decoder: self
                 .decoder

@@ -57,6 +57,19 @@ impl Frame {
         }
     }
 
+    /// Grey level of pixel (x, y) (BT.601 weights), for the motion gate. `x < width`,
+    /// `y < height`.
+    pub fn luma(&self, x: u32, y: u32) -> u8 {
+        let view = self.view();
+        let i = y as usize * view.stride + x as usize * 3;
+        match view.data.get(i..i + 3) {
+            Some(p) => {
+                ((77 * u32::from(p[0]) + 150 * u32::from(p[1]) + 29 * u32::from(p[2])) >> 8) as u8
+            }
+            None => 0,
+        }
+    }
+
     /// The pixels as a borrowed RGB view.
     pub fn view(&self) -> RgbView<'_> {
         let data: &[u8] = match &self.pixels {

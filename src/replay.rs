@@ -20,6 +20,7 @@ use gstreamer::prelude::*;
 use serde::Serialize;
 
 use crate::app::AppError;
+use crate::batch::motion::MotionGate;
 use crate::config::{CameraConfig, CameraSpec, Config};
 use crate::detector::Detector;
 use crate::events::CameraEvents;
@@ -41,6 +42,8 @@ pub struct ReplaySummary {
     pub camera: String,
     pub frames_decoded: u64,
     pub frames_analysed: u64,
+    /// Frames the motion gate did not analyse.
+    pub frames_skipped: u64,
     pub events: u64,
     pub changes: u64,
     /// The media time of the last frame, ms.
@@ -87,6 +90,7 @@ pub fn replay(opts: &ReplayOptions, out: &mut dyn Write) -> Result<ReplaySummary
     let interval_ms = 1000.0 / f64::from(camera.detect_fps);
     let mut next_due_ms = 0.0f64;
     let mut events = CameraEvents::new(&camera);
+    let mut gate = camera.motion.clone().map(MotionGate::new);
     let mut summary = ReplaySummary {
         camera: camera.name.clone(),
         ..ReplaySummary::default()
@@ -135,6 +139,20 @@ pub fn replay(opts: &ReplayOptions, out: &mut dyn Write) -> Result<ReplaySummary
         }
         while next_due_ms <= t_ms as f64 + 0.5 {
             next_due_ms += interval_ms;
+        }
+        if let Some(gate) = &mut gate {
+            let verdict = gate.check(
+                frame.width,
+                frame.height,
+                |x, y| frame.luma(x, y),
+                t_ms,
+                events.tracking(),
+            );
+            if !verdict.infer() {
+                tracing::debug!("motion gate: no change at {t_ms} ms, not analysed");
+                summary.frames_skipped += 1;
+                continue;
+            }
         }
         let mut detections = match detector.detect(frame.view()) {
             Ok((d, _)) => d,

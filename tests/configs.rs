@@ -35,8 +35,7 @@ fn every_shipped_config_loads() {
         let text = std::fs::read_to_string(&path).expect("read");
         let vars = env_vars(&text);
         if vars.is_empty() {
-            let config =
-                Config::load(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            let config = Config::load(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
             assert!(!config.cameras.is_empty(), "{}", path.display());
         }
         // Through the command line too, with the secrets it names set in its environment.

@@ -11,6 +11,7 @@
 //! the frames that arrive meanwhile replace each other in their slots (counted as drops there):
 //! the analysed frame is always the newest one, and latency does not build up.
 
+pub mod motion;
 mod scheduler;
 
 use std::time::{Duration, Instant};

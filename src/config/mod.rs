@@ -109,6 +109,8 @@ pub struct CameraConfig {
     pub reconnect_max: Duration,
     pub tracker: crate::track::TrackerConfig,
     pub rules: crate::rules::RulesConfig,
+    /// Motion gate; `None` analyses every due frame.
+    pub motion: Option<crate::batch::motion::MotionConfig>,
     /// The camera as written, for writing the config back and for the API.
     pub spec: CameraSpec,
 }

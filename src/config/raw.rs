@@ -99,6 +99,10 @@ pub struct CameraSpec {
     /// `[[cameras.rules.lines]]`); defaults (every object is an event) when absent.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rules: Option<crate::rules::RulesConfig>,
+    /// Motion-gated detection (`[cameras.motion]`): frames without motion skip the detector,
+    /// tracked objects are still refreshed. Off when absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub motion: Option<crate::batch::motion::MotionConfig>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -239,6 +239,11 @@ pub fn validate_camera(
     rules
         .validate()
         .map_err(|m| table_error(source, &format!("{prefix}.rules"), &m))?;
+    if let Some(motion) = &c.motion {
+        motion
+            .validate()
+            .map_err(|m| table_error(source, &format!("{prefix}.motion"), &m))?;
+    }
     Ok(CameraConfig {
         name: c.name.clone(),
         source: url,
@@ -253,6 +258,7 @@ pub fn validate_camera(
         reconnect_max: seconds("reconnect_max_s", c.reconnect_max_s, 3.0)?,
         tracker,
         rules,
+        motion: c.motion.clone(),
         spec: c.clone(),
     })
 }

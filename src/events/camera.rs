@@ -96,6 +96,11 @@ impl CameraEvents {
         self.rules.finish(t)
     }
 
+    /// Whether objects are being tracked (the motion gate keeps refreshing them).
+    pub fn tracking(&self) -> bool {
+        !self.tracker.tracks().is_empty()
+    }
+
     /// Milliseconds of the latest frame or idle update.
     pub fn last_ms(&self) -> u64 {
         self.last_ms

@@ -119,6 +119,10 @@ pub struct RulesConfig {
     pub min_frames: u32,
     /// Which point of the box is tested: "bottom" (default) or "center".
     pub anchor: Anchor,
+    /// Dead band around each line, as a fraction of the object's box height: an anchor point
+    /// closer to the line than this is on neither side, so an object walking along a line (its
+    /// feet wobbling across it) is not counted again and again. 0 to 2, default 0.25.
+    pub line_margin: f32,
     /// While an object is seen and nothing meaningful changes, an `update` is sent at most
     /// this often (seconds); 0 sends one for every analysed frame. Default 5.
     pub update_interval_s: f32,
@@ -137,6 +141,7 @@ impl Default for RulesConfig {
             required_zones: Vec::new(),
             min_frames: 3,
             anchor: Anchor::Bottom,
+            line_margin: 0.25,
             update_interval_s: 5.0,
             best_score_step: 0.05,
         }
@@ -241,6 +246,12 @@ impl RulesConfig {
         if !(step.is_finite() && (0.0..=1.0).contains(&step)) {
             return Err(format!(
                 "best_score_step: {step} is out of range; use 0 to 1, e.g. 0.05"
+            ));
+        }
+        let m = self.line_margin;
+        if !(m.is_finite() && (0.0..=2.0).contains(&m)) {
+            return Err(format!(
+                "line_margin: {m} is out of range; use 0 to 2 (box heights), e.g. 0.25"
             ));
         }
         Ok(())

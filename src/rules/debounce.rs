@@ -5,7 +5,7 @@
 //! stable side is a crossing only if the move that last brought the anchor to its new side went
 //! through the segment itself.
 
-use super::geometry::{Point, Side, crosses_segment, side_of};
+use super::geometry::{Point, Side, crosses_segment, distance_to_line, side_of};
 
 /// A stable state changed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -108,15 +108,20 @@ impl Default for LineWatch {
 impl LineWatch {
     /// Records the anchor `p` at `t_ms` against the line `from → to`; returns a crossing when
     /// the anchor was stably on one side, is now stably on the other, and its latest move across
-    /// went through the segment. Points exactly on the line are skipped.
+    /// went through the segment. Points closer to the line than `margin` (the dead band: an
+    /// object walking along the line wobbles across it) are on neither side and skipped.
     pub fn observe(
         &mut self,
-        from: Point,
-        to: Point,
+        line: (Point, Point),
         p: Point,
+        margin: f32,
         t_ms: u64,
         min_frames: u32,
     ) -> Option<Crossing> {
+        let (from, to) = line;
+        if distance_to_line(from, to, p) < margin {
+            return None;
+        }
         let side = side_of(from, to, p)?;
         match self.last {
             Some((prev_side, prev)) if prev_side != side => {
@@ -175,21 +180,21 @@ mod tests {
         let down = [0.5, 0.55];
         // Settle above (left side): the first stable side is no crossing.
         for t in 0..3 {
-            assert_eq!(w.observe(a, b, up, t, 3), None);
+            assert_eq!(w.observe((a, b), up, 0.0, t, 3), None);
         }
         // Jitter: two frames below, back above: nothing.
-        assert_eq!(w.observe(a, b, down, 3, 3), None);
-        assert_eq!(w.observe(a, b, down, 4, 3), None);
-        assert_eq!(w.observe(a, b, up, 5, 3), None);
+        assert_eq!(w.observe((a, b), down, 0.0, 3, 3), None);
+        assert_eq!(w.observe((a, b), down, 0.0, 4, 3), None);
+        assert_eq!(w.observe((a, b), up, 0.0, 5, 3), None);
         // Settle below: one crossing, dated at the first frame of the settled run.
-        assert_eq!(w.observe(a, b, down, 6, 3), None);
+        assert_eq!(w.observe((a, b), down, 0.0, 6, 3), None);
         assert_eq!(
-            w.observe(a, b, [0.5, 0.5], 7, 3),
+            w.observe((a, b), [0.5, 0.5], 0.0, 7, 3),
             None,
             "on the line: skipped"
         );
-        assert_eq!(w.observe(a, b, down, 8, 3), None);
-        let c = w.observe(a, b, down, 9, 3).expect("settled below");
+        assert_eq!(w.observe((a, b), down, 0.0, 8, 3), None);
+        let c = w.observe((a, b), down, 0.0, 9, 3).expect("settled below");
         assert_eq!(
             c,
             Crossing {
@@ -200,15 +205,15 @@ mod tests {
         );
         // Going back up around the end of the segment: the side changes, no crossing.
         for (t, p) in [(10, [0.9, 0.55]), (11, [0.9, 0.45])] {
-            assert_eq!(w.observe(a, b, p, t, 3), None);
+            assert_eq!(w.observe((a, b), p, 0.0, t, 3), None);
         }
         for t in 12..14 {
-            assert_eq!(w.observe(a, b, up, t, 3), None);
+            assert_eq!(w.observe((a, b), up, 0.0, t, 3), None);
         }
         // And down again through the middle: counted.
         for t in 14..16 {
-            assert_eq!(w.observe(a, b, down, t, 3), None);
+            assert_eq!(w.observe((a, b), down, 0.0, t, 3), None);
         }
-        assert!(w.observe(a, b, down, 16, 3).is_some());
+        assert!(w.observe((a, b), down, 0.0, 16, 3).is_some());
     }
 }

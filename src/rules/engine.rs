@@ -182,7 +182,12 @@ impl Rules {
 
         let observed = track.matched() && frame.0 > 0 && frame.1 > 0;
         let seen = if observed {
-            obj.observe(cfg, anchor(cfg.anchor, track, frame), t_ms)
+            obj.observe(
+                cfg,
+                anchor(cfg.anchor, track, frame),
+                (track.bbox.y2 - track.bbox.y1).max(0.0) / frame.1 as f32,
+                t_ms,
+            )
         } else {
             Observed::default()
         };

@@ -35,6 +35,16 @@ pub fn side_of(from: Point, to: Point, p: Point) -> Option<Side> {
     }
 }
 
+/// Distance from `p` to the infinite line through `from → to` (0 for a degenerate line).
+pub fn distance_to_line(from: Point, to: Point, p: Point) -> f32 {
+    let len = ((to[0] - from[0]).powi(2) + (to[1] - from[1]).powi(2)).sqrt();
+    if len > 0.0 {
+        cross(from, to, p).abs() / len
+    } else {
+        0.0
+    }
+}
+
 /// Whether the move from `p` to `q` passes through the segment `from – to` itself (not only
 /// the infinite line through it): the point where `p → q` meets the line lies between the ends,
 /// ends included. False when `p` and `q` are not on strictly opposite sides.

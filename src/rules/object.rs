@@ -86,8 +86,10 @@ impl Object {
         }
     }
 
-    /// Tests the anchor point `p` (normalised) against every zone and line that applies.
-    pub fn observe(&mut self, cfg: &RulesConfig, p: Point, t_ms: u64) -> Observed {
+    /// Tests the anchor point `p` (normalised) against every zone and line that applies;
+    /// `height` is the object's box height (normalised), which sizes the lines' dead band.
+    pub fn observe(&mut self, cfg: &RulesConfig, p: Point, height: f32, t_ms: u64) -> Observed {
+        let margin = cfg.line_margin * height;
         let mut out = Observed::default();
         for (i, (z, w)) in cfg.zones.iter().zip(&mut self.zones).enumerate() {
             if !w.applies {
@@ -106,7 +108,10 @@ impl Object {
             if !s.applies {
                 continue;
             }
-            if let Some(c) = s.watch.observe(l.from, l.to, p, t_ms, cfg.min_frames) {
+            if let Some(c) = s
+                .watch
+                .observe((l.from, l.to), p, margin, t_ms, cfg.min_frames)
+            {
                 let dir = match (c.from, c.to) {
                     (Side::Left, _) => LineDirection::LeftToRight,
                     (Side::Right, _) => LineDirection::RightToLeft,

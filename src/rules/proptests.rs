@@ -130,8 +130,8 @@ fn jitter_track(x: f32, offset: f32, t: u64) -> crate::track::Track {
     tr(1, x, 500.0 + offset, t)
 }
 
-/// Feeds the runs `(below, frames)` to rules with a line from [0.1, 0.5] to [0.9, 0.5];
-/// returns the crossings counted.
+/// Feeds the runs `(below, frames)` to rules with a line from [0.1, 0.5] to [0.9, 0.5] and no
+/// dead band (the debounce alone is under test); returns the crossings counted.
 fn run_jitter(min_frames: u32, runs: &[(bool, u32)], x: f32, dist: &[f32]) -> Vec<LineDirection> {
     let cfg = RulesConfig {
         lines: vec![LineConfig {
@@ -141,6 +141,7 @@ fn run_jitter(min_frames: u32, runs: &[(bool, u32)], x: f32, dist: &[f32]) -> Ve
             labels: vec![],
         }],
         min_frames,
+        line_margin: 0.0,
         ..Default::default()
     };
     let mut rules = Rules::new("cam", cfg);
@@ -353,6 +354,52 @@ proptest! {
         // After settling below, excursions above last under `m` frames.
         runs.extend(after.iter().flat_map(|&(below, above)| [(false, above.min(m - 1)), (true, below)]));
         prop_assert_eq!(run_jitter(m, &runs, x, &dist), vec![LineDirection::LeftToRight]);
+    }
+
+    /// (b) An object walking along a line, its feet wobbling across it within the dead band
+    /// (the default quarter of its height), is never counted, however long the wobble lasts;
+    /// the same object then walking off across the line is counted once.
+    #[test]
+    fn walking_along_a_line_counts_nothing_and_leaving_across_it_counts_once(
+        wobble in prop::collection::vec(-24.0_f32..24.0, 10..200),
+        x0 in 150.0_f32..300.0,
+    ) {
+        let cfg = RulesConfig {
+            lines: vec![LineConfig {
+                name: "l".into(),
+                from: [0.1, 0.5],
+                to: [0.9, 0.5],
+                labels: vec![],
+            }],
+            ..Default::default()
+        };
+        let mut rules = Rules::new("cam", cfg);
+        let mut t = 0;
+        let mut step = |rules: &mut Rules, x: f32, y: f32| {
+            rules.update(&[tr(1, x, y, t)], FRAME, FRAME, t);
+            t += 100;
+        };
+        let count = |rules: &Rules| {
+            let stats = &rules.stats().lines["l"];
+            (
+                stats.left_to_right.values().sum::<u64>(),
+                stats.right_to_left.values().sum::<u64>(),
+            )
+        };
+        // Boxes are 100 px tall in a 1000 px frame: the band is ±25 px around y = 500.
+        // Settled above the line first.
+        for i in 0..5 {
+            step(&mut rules, x0 - 50.0 + 10.0 * i as f32, 460.0);
+        }
+        for (i, dy) in wobble.iter().enumerate() {
+            step(&mut rules, x0 + 2.0 * i as f32, 500.0 + dy);
+        }
+        prop_assert_eq!(count(&rules), (0, 0));
+        // Now it walks down and away, past the band: one crossing, downwards.
+        for k in 0..10 {
+            step(&mut rules, x0 + 400.0, 540.0 + 4.0 * k as f32);
+        }
+        prop_assert_eq!(count(&rules), (1, 0));
     }
 
     /// (d) For any detections: one `new` per event, first; at most one `end`, last; `finish`
