@@ -2,9 +2,10 @@
 //! on still images.
 //!
 //! Start: config → detector (refuses a bad model before anything else starts) → RTSP replay
-//! children → one ingest supervisor per camera → the analysis thread → the web server.
-//! Stop (first SIGINT/SIGTERM): ingest → analysis → replay children → web. A second signal exits
-//! at once.
+//! children → one ingest supervisor per camera → the event store → the analysis thread → the
+//! web server.
+//! Stop (first SIGINT/SIGTERM): ingest → analysis (ends open events) → store (writes what is
+//! queued) → replay children → web. A second signal exits at once.
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -21,9 +22,12 @@ use crate::cameras::CameraSet;
 use crate::config::{CameraSpec, Config, ConfigError, RtspReplayConfig};
 use crate::control::Control;
 use crate::detector::{Detector, DetectorError, Timings};
+use crate::events::EventBus;
+use crate::http::StoreAccess;
 use crate::http::{self, ApiState};
 use crate::ingest::fleet::Fleet;
 use crate::postprocess::LabeledDetection;
+use crate::store::Store;
 
 /// Why the appliance could not start.
 #[derive(Debug, thiserror::Error)]
@@ -36,6 +40,8 @@ pub enum AppError {
     Gstreamer(String),
     #[error("{0}")]
     Io(String),
+    #[error("event store: {0}; fix `[store] path` or free the folder")]
+    Store(#[from] crate::store::StoreError),
 }
 
 /// How `run` was asked to start.
@@ -48,6 +54,10 @@ pub struct RunOptions {
     /// Overrides `http.bind`.
     pub http: Option<SocketAddr>,
     pub print_detections: bool,
+    /// Print each event change as a JSON line on stdout.
+    pub print_events: bool,
+    /// Overrides `[store] path`.
+    pub data: Option<PathBuf>,
 }
 
 /// The config `run` will use: the file or the embedded demo, with command-line overrides.
@@ -84,6 +94,9 @@ pub fn resolve_config(opts: &RunOptions, home: &Path) -> Result<Config, ConfigEr
     if let Some(addr) = opts.http {
         config.http.bind = addr;
     }
+    if let Some(dir) = &opts.data {
+        config.store.path.clone_from(dir);
+    }
     Ok(config)
 }
 
@@ -116,10 +129,17 @@ pub fn run(opts: RunOptions) -> Result<(), AppError> {
             .map_err(|e| AppError::Io(format!("cannot start ingest thread: {e}")))?;
     }
     let control = Control::new(fleet, config.file.clone(), config.base.clone());
+    let (store, store_writer) = Store::open(&config.store)?;
+    tracing::info!("events stored in {}", store.data_dir().display());
+    let bus = Arc::new(EventBus::new(
+        opts.print_events,
+        Some(Box::new(store_writer.clone())),
+    ));
     let stop_analysis = Arc::new(AtomicBool::new(false));
     let analysis = analysis::spawn(
         detector,
         control.cameras().clone(),
+        bus.clone(),
         wake_rx,
         stop_analysis.clone(),
         AnalysisOptions {
@@ -136,6 +156,11 @@ pub fn run(opts: RunOptions) -> Result<(), AppError> {
         .map_err(|e| AppError::Io(format!("cannot start the async runtime: {e}")))?;
     let state = Arc::new(ApiState {
         control: control.clone(),
+        store: StoreAccess {
+            data_dir: store.data_dir().to_path_buf(),
+            writer: store_writer,
+        },
+        bus: bus.clone(),
         model,
         started: Instant::now(),
     });
@@ -145,6 +170,10 @@ pub fn run(opts: RunOptions) -> Result<(), AppError> {
         control.fleet().stop_all();
         stop_analysis.store(true, Ordering::SeqCst);
         let _ = analysis.join();
+        // Analysis ended every open event: store what is queued.
+        if let Err(e) = store.shutdown(Duration::from_secs(5)) {
+            tracing::warn!("event store: {e}");
+        }
         children.iter_mut().for_each(ReplayChild::stop);
     };
     let served = runtime.block_on(async move {

@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use serde::Serialize;
 
 use crate::config::CameraConfig;
+use crate::events::TrackView;
 use crate::frame::{FrameSlot, unix_ms};
 use crate::postprocess::LabeledDetection;
 
@@ -81,6 +82,8 @@ pub struct FrameResult {
     /// Time from the frame's arrival to its detections, milliseconds.
     pub latency_ms: f64,
     pub detections: Vec<LabeledDetection>,
+    /// Confirmed objects seen in this frame, with their track ids.
+    pub tracks: Vec<TrackView>,
 }
 
 /// Per-second rates, refreshed by [`CameraRecord::tick`].
@@ -102,6 +105,8 @@ pub struct CameraRecord {
     pub slot: Arc<FrameSlot>,
     health: Mutex<Health>,
     analysed: AtomicU64,
+    skipped: AtomicU64,
+    failures: AtomicU64,
     last_frame_ms: AtomicU64,
     decoder: Mutex<Option<String>>,
     latest: Mutex<Option<Arc<FrameResult>>>,
@@ -123,6 +128,8 @@ pub struct CameraView {
     pub frames_in: u64,
     pub frames_analysed: u64,
     pub frames_dropped: u64,
+    /// Frames the motion gate found unchanged and did not analyse.
+    pub frames_skipped: u64,
     /// Milliseconds since the last frame arrived from the camera.
     pub last_frame_age_ms: Option<u64>,
     /// Age of the newest analysed frame's detections, when there are any.
@@ -152,6 +159,8 @@ impl CameraRecord {
                 reconnects: 0,
             }),
             analysed: AtomicU64::new(0),
+            skipped: AtomicU64::new(0),
+            failures: AtomicU64::new(0),
             last_frame_ms: AtomicU64::new(0),
             decoder: Mutex::new(None),
             latest: Mutex::new(None),
@@ -224,6 +233,21 @@ impl CameraRecord {
             .clone()
     }
 
+    /// Counts a frame the motion gate let pass without analysis.
+    pub fn count_skipped(&self) {
+        self.skipped.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Frames the motion gate skipped.
+    pub fn frames_skipped(&self) -> u64 {
+        self.skipped.load(Ordering::Relaxed)
+    }
+
+    /// Counts a frame analysis could not handle; returns the count so far.
+    pub fn count_failure(&self) -> u64 {
+        self.failures.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
     pub fn frames_analysed(&self) -> u64 {
         self.analysed.load(Ordering::Relaxed)
     }
@@ -258,6 +282,7 @@ impl CameraRecord {
             frames_in: self.slot.received(),
             frames_analysed: self.frames_analysed(),
             frames_dropped: self.slot.dropped(),
+            frames_skipped: self.frames_skipped(),
             last_frame_age_ms: self.last_frame_age_ms(),
             decoder: self
                 .decoder

@@ -34,6 +34,8 @@ pub struct Frame {
     pub received_at: Instant,
     /// Wall-clock time of arrival, milliseconds since the Unix epoch.
     pub timestamp_ms: u64,
+    /// The stream's own time of the frame (presentation timestamp), when it has one.
+    pub pts_ms: Option<u64>,
     /// Sequence number within the camera's stream (1, 2, ...).
     pub seq: u64,
 }
@@ -50,7 +52,21 @@ impl Frame {
             pixels: FramePixels::Owned(data),
             received_at: Instant::now(),
             timestamp_ms: unix_ms(),
+            pts_ms: None,
             seq: 0,
+        }
+    }
+
+    /// Grey level of pixel (x, y) (BT.601 weights), for the motion gate. `x < width`,
+    /// `y < height`.
+    pub fn luma(&self, x: u32, y: u32) -> u8 {
+        let view = self.view();
+        let i = y as usize * view.stride + x as usize * 3;
+        match view.data.get(i..i + 3) {
+            Some(p) => {
+                ((77 * u32::from(p[0]) + 150 * u32::from(p[1]) + 29 * u32::from(p[2])) >> 8) as u8
+            }
+            None => 0,
         }
     }
 

@@ -13,6 +13,11 @@
 //! postprocess/ model-family decoders (SSD, YOLOX) + NMS → detections in source pixels
 //!   detector.rs  preprocess → infer → postprocess for one image or a batch
 //!   analysis.rs  the analysis thread that runs the detector on due frames
+//! track/       per-camera multi-object tracker (Kalman + two-stage IoU assignment) → stable ids
+//! rules/       per-camera zones, lines, anti-flicker, dwell, counters → event changes
+//! event.rs     the event contract (new/update/end JSON for console, webhooks, MQTT)
+//! events/      per camera: tracker → rules (camera.rs); the bus to store, console, stdout
+//! store/       events → SQLite (WAL, one writer thread) + JPEG snapshots; retention; queries
 //! cameras.rs   per-camera health, counters and latest result; the camera set, shared with the API
 //! control.rs   run-time camera changes: validate → write the config file → start/stop that camera
 //! http/        warp: JSON API, /metrics (metrics.rs) and the console from web/
@@ -20,7 +25,8 @@
 //! ```
 //!
 //! `config/` turns TOML into a validated [`config::Config`]; `serve_rtsp.rs` is the RTSP replay
-//! server used for the demo camera and tests.
+//! server used for the demo camera and tests; `replay.rs` runs the whole pipeline on a file,
+//! deterministically, for `edgesight replay`.
 
 pub mod analysis;
 pub mod app;
@@ -29,6 +35,8 @@ pub mod cameras;
 pub mod config;
 pub mod control;
 pub mod detector;
+pub mod event;
+pub mod events;
 pub mod frame;
 pub mod gpu;
 pub mod http;
@@ -37,4 +45,8 @@ pub mod ingest;
 pub mod metrics;
 pub mod postprocess;
 pub mod preprocess;
+pub mod replay;
+pub mod rules;
 pub mod serve_rtsp;
+pub mod store;
+pub mod track;

@@ -32,6 +32,23 @@ enum Command {
         /// Print each analysed frame's detections as a JSON line on stdout.
         #[arg(long)]
         print_detections: bool,
+        /// Print each event change (new/update/end) as a JSON line on stdout.
+        #[arg(long)]
+        print_events: bool,
+        /// Folder for the event store (overrides `[store] path`).
+        #[arg(long, value_name = "DIR")]
+        data: Option<PathBuf>,
+    },
+    /// Run the whole pipeline on a video file as fast as possible and print the events as JSON
+    /// lines (the same file and config give the same events).
+    Replay {
+        clip: PathBuf,
+        /// Config whose model and camera settings (tracker, rules, detect fps) to use.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// The config's camera whose settings apply (default: its first camera).
+        #[arg(long, value_name = "NAME")]
+        camera: Option<String>,
     },
     /// Check a config file and print what it configures.
     CheckConfig { file: PathBuf },
@@ -89,13 +106,31 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             cameras,
             http,
             print_detections,
+            print_events,
+            data,
         } => {
             app::run(RunOptions {
                 config,
                 cameras,
                 http,
                 print_detections,
+                print_events,
+                data,
             })?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Replay {
+            clip,
+            config,
+            camera,
+        } => {
+            let options = edgesight::replay::ReplayOptions {
+                clip,
+                config,
+                camera,
+            };
+            let summary = edgesight::replay::replay(&options, &mut std::io::stdout().lock())?;
+            eprintln!("replay: {}", serde_json::to_string(&summary)?);
             Ok(ExitCode::SUCCESS)
         }
         Command::CheckConfig { file } => {

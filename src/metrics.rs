@@ -6,6 +6,7 @@
 //! | `edgesight_camera_frames_received_total` | counter | `camera` |
 //! | `edgesight_camera_frames_analysed_total` | counter | `camera` |
 //! | `edgesight_camera_frames_dropped_total` | counter | `camera` |
+//! | `edgesight_camera_frames_skipped_total` | counter | `camera` |
 //! | `edgesight_camera_reconnects_total` | counter | `camera` |
 //! | `edgesight_camera_last_frame_age_seconds` | gauge | `camera` (absent before a first frame) |
 //! | `edgesight_camera_state` | gauge, 1 for the current state | `camera`, `state` |
@@ -76,6 +77,12 @@ impl Collector for Cameras {
             "edgesight_camera_frames_dropped",
             "Frames replaced by a newer one before analysis (newest frame wins)",
             |c| c.slot.dropped(),
+        )?;
+        self.counter(
+            &mut encoder,
+            "edgesight_camera_frames_skipped",
+            "Frames the motion gate found unchanged and did not analyse",
+            CameraRecord::frames_skipped,
         )?;
         self.counter(
             &mut encoder,

@@ -19,13 +19,41 @@ fn toml_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     files
 }
 
+/// The `${NAME}` variables a file refers to.
+fn env_vars(text: &str) -> Vec<String> {
+    text.split("${")
+        .skip(1)
+        .filter_map(|rest| rest.split_once('}').map(|(name, _)| name.to_string()))
+        .collect()
+}
+
 #[test]
 fn every_shipped_config_loads() {
     let files = toml_files(&common::repo().join("configs"));
     assert!(files.len() >= 3, "{files:?}");
     for path in files {
-        let config = Config::load(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        assert!(!config.cameras.is_empty(), "{}", path.display());
+        let text = std::fs::read_to_string(&path).expect("read");
+        let vars = env_vars(&text);
+        if vars.is_empty() {
+            let config = Config::load(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            assert!(!config.cameras.is_empty(), "{}", path.display());
+        }
+        // Through the command line too, with the secrets it names set in its environment.
+        let out = std::process::Command::new(common::bin())
+            .arg("check-config")
+            .arg(&path)
+            .envs(vars.iter().map(|v| (v.as_str(), "example-secret")))
+            .output()
+            .expect("run check-config");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{}: {}",
+            path.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(stdout.contains("camera "), "{stdout}");
+        assert!(!stdout.contains("example-secret"), "{stdout}");
     }
 }
 

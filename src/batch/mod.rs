@@ -1,138 +1,92 @@
-//! Scheduler: decides which camera's newest frame is analysed next.
+//! Scheduler + batcher: which cameras' newest frames are analysed next, together.
 //!
-//! Each camera is due once per `1 / detect_fps`. Among the due cameras that have a new frame, the
-//! scan starts after the camera served last (round robin), so no camera starves another. When
-//! analysis is slower than the cameras, due cameras are served in turn and the frames that
-//! arrive meanwhile replace each other in their slots (counted as drops there): the analysed
-//! frame is always the newest one, and latency does not build up.
+//! Each camera is due once per `1 / detect_fps` ([`Scheduler`]). A batch is the due cameras
+//! that have a new frame, in round-robin order from the camera after the last one served, so no
+//! camera starves another, up to `max_batch` frames. When fewer are ready and another camera
+//! will be due soon, the batcher waits for it, but never more than `max_wait` after the first
+//! frame of the batch was ready. With `max_batch = 1` (models with a fixed batch of one) it
+//! never waits.
+//!
+//! Back-pressure: when analysis is slower than the cameras, due cameras are served in turn and
+//! the frames that arrive meanwhile replace each other in their slots (counted as drops there):
+//! the analysed frame is always the newest one, and latency does not build up.
+
+pub mod motion;
+mod scheduler;
 
 use std::time::{Duration, Instant};
 
-/// Per-camera due times, round robin among due cameras.
-#[derive(Default)]
-pub struct Scheduler {
-    /// Camera ids, in the order the caller indexes its cameras.
-    ids: Vec<u64>,
-    interval: Vec<Duration>,
-    next_due: Vec<Instant>,
-    cursor: usize,
+pub use scheduler::Scheduler;
+
+/// What the analysis loop should do next.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Next {
+    /// Analyse these cameras' frames now, as one batch (indices into the camera list).
+    Run(Vec<usize>),
+    /// Nothing to run yet: sleep until this time or until a frame arrives.
+    Wait(Instant),
 }
 
-fn interval_of(fps: f32) -> Duration {
-    Duration::from_secs_f64(1.0 / f64::from(fps.max(0.001)))
+/// Forms batches over a [`Scheduler`].
+pub struct Batcher {
+    scheduler: Scheduler,
+    max_batch: usize,
+    max_wait: Duration,
+    /// When the oldest ready-but-unserved frame became ready.
+    first_ready: Option<Instant>,
 }
 
-impl Scheduler {
-    /// One entry per camera, `(id, detect_fps)`, in the order the caller indexes them.
-    pub fn new(cameras: &[(u64, f32)], now: Instant) -> Self {
-        let mut s = Self::default();
-        s.sync(cameras, now);
-        s
-    }
+/// Longest sleep when no camera is scheduled at all.
+const IDLE: Duration = Duration::from_millis(100);
 
-    /// Follows a changed camera list: cameras still present keep their due time, new ones are
-    /// due at once, removed ones are forgotten.
-    pub fn sync(&mut self, cameras: &[(u64, f32)], now: Instant) {
-        let due = |id: u64| {
-            self.ids
-                .iter()
-                .position(|&old| old == id)
-                .map_or(now, |i| self.next_due[i])
-        };
-        let next_due: Vec<Instant> = cameras.iter().map(|&(id, _)| due(id)).collect();
-        self.ids = cameras.iter().map(|&(id, _)| id).collect();
-        self.interval = cameras.iter().map(|&(_, fps)| interval_of(fps)).collect();
-        self.next_due = next_due;
-        if self.cursor >= self.ids.len() {
-            self.cursor = 0;
+impl Batcher {
+    /// `max_batch` ≥ 1 frames per batch; wait at most `max_wait` to fill one.
+    pub fn new(max_batch: usize, max_wait: Duration) -> Self {
+        Self {
+            scheduler: Scheduler::default(),
+            max_batch: max_batch.max(1),
+            max_wait,
+            first_ready: None,
         }
     }
 
-    /// The next camera to analyse at `now`: due, and `has_frame` says a new frame is waiting.
-    pub fn pick(&mut self, now: Instant, has_frame: impl Fn(usize) -> bool) -> Option<usize> {
-        let n = self.next_due.len();
-        (0..n)
-            .map(|k| (self.cursor + k) % n)
-            .find(|&i| self.next_due[i] <= now && has_frame(i))
-            .inspect(|&i| self.cursor = (i + 1) % n)
+    /// Follows a changed camera list (`(id, detect_fps)` per camera, in index order).
+    pub fn sync(&mut self, cameras: &[(u64, f32)], now: Instant) {
+        self.scheduler.sync(cameras, now);
     }
 
-    /// Records that camera `i` was served at `now`.
-    pub fn served(&mut self, i: usize, now: Instant) {
-        self.next_due[i] = (self.next_due[i] + self.interval[i]).max(now);
+    pub fn max_batch(&self) -> usize {
+        self.max_batch
     }
 
-    /// The earliest time any camera becomes due, if that is in the future.
-    pub fn next_deadline(&self, now: Instant) -> Option<Instant> {
-        self.next_due.iter().copied().filter(|&t| t > now).min()
+    /// Decides at `now`; `has_frame(i)` says whether camera `i` has a new frame waiting.
+    /// A returned batch is recorded as served.
+    pub fn next(&mut self, now: Instant, has_frame: impl Fn(usize) -> bool) -> Next {
+        let ready = self.scheduler.ready(now, self.max_batch, &has_frame);
+        if ready.is_empty() {
+            self.first_ready = None;
+            let wake = self.scheduler.next_deadline(now).unwrap_or(now + IDLE);
+            return Next::Wait(wake.min(now + IDLE));
+        }
+        let first = *self.first_ready.get_or_insert(now);
+        let deadline = first + self.max_wait;
+        let full = ready.len() >= self.max_batch;
+        if !full && now < deadline && self.scheduler.any_due_by(deadline, &ready) {
+            // Another camera is due (or will be before the deadline): wait for its frame.
+            let wake = self
+                .scheduler
+                .next_deadline(now)
+                .map_or(deadline, |t| t.min(deadline));
+            return Next::Wait(wake);
+        }
+        let batch = self.scheduler.pick_many(now, self.max_batch, has_frame);
+        for &i in &batch {
+            self.scheduler.served(i, now);
+        }
+        self.first_ready = None;
+        Next::Run(batch)
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_camera_is_served_in_turn_under_overload() {
-        let t0 = Instant::now();
-        let mut s = Scheduler::new(&[(1, 100.0), (2, 100.0), (3, 100.0)], t0);
-        let mut counts = [0usize; 3];
-        // Analysis takes 50 ms per frame: far slower than 3 x 100 fps.
-        let mut now = t0;
-        for _ in 0..30 {
-            let i = s.pick(now, |_| true).expect("some camera is due");
-            counts[i] += 1;
-            s.served(i, now);
-            now += Duration::from_millis(50);
-        }
-        assert_eq!(counts, [10, 10, 10]);
-    }
-
-    #[test]
-    fn detect_fps_is_respected() {
-        let t0 = Instant::now();
-        let mut s = Scheduler::new(&[(1, 5.0)], t0);
-        let mut served = 0;
-        let mut now = t0;
-        // Frames always waiting; poll every 10 ms for 2 s.
-        while now < t0 + Duration::from_secs(2) {
-            if let Some(i) = s.pick(now, |_| true) {
-                s.served(i, now);
-                served += 1;
-            }
-            now += Duration::from_millis(10);
-        }
-        assert_eq!(served, 10);
-        // Served at 0, 200, ..., 1800 ms: the next one is due at 2 s.
-        assert_eq!(
-            s.next_deadline(t0 + Duration::from_millis(1950)),
-            Some(t0 + Duration::from_secs(2))
-        );
-    }
-
-    #[test]
-    fn a_camera_without_frames_does_not_block_others() {
-        let t0 = Instant::now();
-        let mut s = Scheduler::new(&[(1, 10.0), (2, 10.0)], t0);
-        assert_eq!(s.pick(t0, |i| i == 1), Some(1));
-        assert_eq!(s.pick(t0, |i| i == 1), Some(1));
-        s.served(1, t0);
-        assert_eq!(s.pick(t0, |i| i == 1), None);
-    }
-
-    #[test]
-    fn a_changed_camera_list_keeps_due_times_of_the_cameras_that_stay() {
-        let t0 = Instant::now();
-        let mut s = Scheduler::new(&[(1, 1.0), (2, 1.0)], t0);
-        s.served(0, t0);
-        s.served(1, t0);
-        // Camera 2 removed, camera 3 added: 1 is still due in a second, 3 at once.
-        s.sync(&[(3, 1.0), (1, 1.0)], t0);
-        assert_eq!(s.pick(t0, |_| true), Some(0));
-        s.served(0, t0);
-        assert_eq!(s.pick(t0, |_| true), None);
-        assert_eq!(s.next_deadline(t0), Some(t0 + Duration::from_secs(1)));
-        s.sync(&[], t0);
-        assert_eq!(s.pick(t0, |_| true), None);
-    }
-}
+mod tests;

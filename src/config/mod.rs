@@ -36,6 +36,8 @@ pub struct Config {
     pub model: ModelConfig,
     pub cameras: Vec<CameraConfig>,
     pub rtsp_replay: Vec<RtspReplayConfig>,
+    /// The event store; `path` resolved against the config's folder.
+    pub store: crate::store::StoreConfig,
 }
 
 /// The web server.
@@ -105,6 +107,10 @@ pub struct CameraConfig {
     pub stall_timeout: Duration,
     /// Cap of the exponential reconnection backoff.
     pub reconnect_max: Duration,
+    pub tracker: crate::track::TrackerConfig,
+    pub rules: crate::rules::RulesConfig,
+    /// Motion gate; `None` analyses every due frame.
+    pub motion: Option<crate::batch::motion::MotionConfig>,
     /// The camera as written, for writing the config back and for the API.
     pub spec: CameraSpec,
 }

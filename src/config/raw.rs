@@ -13,6 +13,8 @@ pub struct RawConfig {
     pub cameras: Vec<CameraSpec>,
     #[serde(default)]
     pub rtsp_replay: Vec<RawRtspReplay>,
+    /// Where events and their snapshots are kept (`[store]`); defaults when absent.
+    pub store: Option<crate::store::StoreConfig>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -90,6 +92,17 @@ pub struct CameraSpec {
     /// Longest wait between reconnection attempts, seconds (default 3).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reconnect_max_s: Option<f32>,
+    /// How detections become tracks (`[cameras.tracker]`); defaults when absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tracker: Option<crate::track::TrackerConfig>,
+    /// Zones, lines, filters and event options (`[cameras.rules]`, `[[cameras.rules.zones]]`,
+    /// `[[cameras.rules.lines]]`); defaults (every object is an event) when absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rules: Option<crate::rules::RulesConfig>,
+    /// Motion-gated detection (`[cameras.motion]`): frames without motion skip the detector,
+    /// tracked objects are still refreshed. Off when absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub motion: Option<crate::batch::motion::MotionConfig>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -55,8 +55,14 @@ pub fn validate(raw: RawConfig, source: &str, base: &Path) -> Result<Config, Con
         .enumerate()
         .map(|(i, r)| validate_replay(r, i, source, base))
         .collect::<Result<_, _>>()?;
+    let mut store = raw.store.unwrap_or_default();
+    store
+        .validate()
+        .map_err(|m| table_error(source, "store", &m))?;
+    store.path = base.join(&store.path);
     Ok(Config {
         source: source.to_string(),
+        store,
         file: None,
         base: base.to_path_buf(),
         http: HttpConfig { bind },
@@ -225,6 +231,19 @@ pub fn validate_camera(
             Err(err(field, format!("{v} seconds")).fix(format!("use 0.5 to 3600, e.g. {default}")))
         }
     };
+    let tracker = c.tracker.clone().unwrap_or_default();
+    tracker
+        .validate()
+        .map_err(|m| table_error(source, &format!("{prefix}.tracker"), &m))?;
+    let rules = c.rules.clone().unwrap_or_default();
+    rules
+        .validate()
+        .map_err(|m| table_error(source, &format!("{prefix}.rules"), &m))?;
+    if let Some(motion) = &c.motion {
+        motion
+            .validate()
+            .map_err(|m| table_error(source, &format!("{prefix}.motion"), &m))?;
+    }
     Ok(CameraConfig {
         name: c.name.clone(),
         source: url,
@@ -237,8 +256,24 @@ pub fn validate_camera(
         loop_file: c.loop_file.unwrap_or(true),
         stall_timeout: seconds("stall_timeout_s", c.stall_timeout_s, 5.0)?,
         reconnect_max: seconds("reconnect_max_s", c.reconnect_max_s, 3.0)?,
+        tracker,
+        rules,
+        motion: c.motion.clone(),
         spec: c.clone(),
     })
+}
+
+/// A sub-table's check result, `"field: problem; fix"`, as a [`ConfigError`] under `table`.
+fn table_error(source: &str, table: &str, message: &str) -> ConfigError {
+    let (field, rest) = message.split_once(": ").unwrap_or(("", message));
+    let (problem, fix) = rest.split_once("; ").unwrap_or((rest, ""));
+    let field = if field.is_empty() {
+        table.to_string()
+    } else {
+        format!("{table}.{field}")
+    };
+    let e = ConfigError::new(source, field, problem);
+    if fix.is_empty() { e } else { e.fix(fix) }
 }
 
 /// Replaces every `${NAME}` with the environment variable's value; `Err(NAME)` when unset.
@@ -399,6 +434,25 @@ mod tests {
         let e = parse("[[cameras]]\nname = \"a\"\nurl = \"rtsp://h/s\"\nstall_timeout_s = 0\n")
             .expect_err("timeout");
         assert_eq!(e.field, "cameras[0].stall_timeout_s");
+    }
+
+    #[test]
+    fn tracker_and_rules_tables_are_checked_with_their_field_named() {
+        let c = parse(
+            "[[cameras]]\nname = \"a\"\nurl = \"test://ball\"\n[cameras.tracker]\nmin_hits = 2\n[cameras.rules]\nlabels = [\"person\"]\n[[cameras.rules.lines]]\nname = \"gate\"\nfrom = [0.0, 0.5]\nto = [1.0, 0.5]\n",
+        )
+        .expect("valid");
+        assert_eq!(c.cameras[0].tracker.min_hits, 2);
+        assert_eq!(c.cameras[0].rules.lines[0].name, "gate");
+        let e = parse(
+            "[[cameras]]\nname = \"a\"\nurl = \"test://ball\"\n[[cameras.rules.zones]]\nname = \"z\"\npolygon = [[0.0, 0.0], [1.0, 0.0]]\n",
+        )
+        .expect_err("two corners");
+        assert_eq!(e.field, "cameras[0].rules.zones[0].polygon", "{e}");
+        assert!(e.fix.is_some(), "{e}");
+        let e = parse("[[cameras]]\nname = \"a\"\nurl = \"test://ball\"\n[cameras.tracker]\nhigh_score = 2.0\n")
+            .expect_err("range");
+        assert_eq!(e.field, "cameras[0].tracker.high_score", "{e}");
     }
 
     #[test]

@@ -1,12 +1,13 @@
 //! The web server (warp): the JSON API under `/api/`, Prometheus metrics at `/metrics`, and the
 //! console page from `web/`, embedded into the binary.
 //!
-//! Routes: `GET /api/health`, the camera routes (`cameras.rs`), `GET /metrics`, `GET /`
-//! (console). Errors are JSON `{"error": {"code", "message"}}` with a stable code; bodies are
+//! Routes: `GET /api/health`, the camera routes (`cameras.rs`), the event routes
+//! (`events.rs`), `GET /metrics`, `GET /` (console). Errors are JSON `{"error": {"code", "message"}}` with a stable code; bodies are
 //! limited to [`MAX_BODY_BYTES`]. Read handlers only read shared state; they never wait on ingest
 //! or analysis.
 
 mod cameras;
+mod events;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -29,9 +30,19 @@ const STYLE_CSS: &str = include_str!("../../web/style.css");
 /// Largest request body accepted, in bytes.
 pub const MAX_BODY_BYTES: u64 = 64 * 1024;
 
+/// How the API reaches the event store.
+pub struct StoreAccess {
+    /// Readers open their own connections here.
+    pub data_dir: std::path::PathBuf,
+    /// Deletions go through the one writer.
+    pub writer: crate::store::StoreWriter,
+}
+
 /// What the API reads and changes.
 pub struct ApiState {
     pub control: Arc<Control>,
+    pub store: StoreAccess,
+    pub bus: Arc<crate::events::EventBus>,
     pub model: ModelInfo,
     pub started: Instant,
 }
@@ -134,6 +145,8 @@ pub fn routes(
 
     health
         .or(cameras::routes(state.clone()))
+        .unify()
+        .or(events::routes(state.clone()))
         .unify()
         .or(metrics)
         .unify()

@@ -239,7 +239,12 @@ fn run_once(
         on_frame: Box::new(on_frame),
         on_decoder: Box::new(on_decoder),
     };
-    let pipeline = match pipeline::build(&camera.config, &decoder::GstRegistry, hooks) {
+    let pipeline = match pipeline::build(
+        &camera.config,
+        &decoder::GstRegistry,
+        hooks,
+        pipeline::Pacing::Live,
+    ) {
         Ok(p) => p,
         Err(e) => return (Some(StreamEnd::new("pipeline", e.to_string())), false),
     };

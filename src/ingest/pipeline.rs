@@ -40,6 +40,17 @@ pub enum BuildError {
     TestSource(String),
 }
 
+/// How frames are taken from the pipeline.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pacing {
+    /// A live appliance: the appsink keeps the newest frame and drops older ones; files play
+    /// at real-time pace.
+    Live,
+    /// A replay: every frame, as fast as analysis takes them (`on_frame` may block, which holds
+    /// the pipeline back), no clock.
+    EveryFrame,
+}
+
 /// What the pipeline reports besides frames.
 pub struct Hooks {
     /// Every decoded frame, on the streaming thread; must not block.
@@ -59,6 +70,7 @@ pub fn build(
     camera: &CameraConfig,
     registry: &dyn Registry,
     hooks: Hooks,
+    pacing: Pacing,
 ) -> Result<gst::Pipeline, BuildError> {
     let pipeline = gst::Pipeline::with_name(&format!("cam-{}", camera.name));
     let link_err = |e: glib::BoolError| BuildError::Link(e.to_string());
@@ -88,9 +100,9 @@ pub fn build(
                 .build(),
         )
         .max_buffers(1)
-        .drop(true)
-        // Files are paced to real time by the sink; live sources are taken as they come.
-        .sync(camera.source.scheme() == "file")
+        .drop(pacing == Pacing::Live)
+        // Live: files are paced to real time by the sink; live sources are taken as they come.
+        .sync(pacing == Pacing::Live && camera.source.scheme() == "file")
         .build();
     pipeline
         .add_many([&scaler, &sized, &convert, sink.upcast_ref()])
@@ -135,9 +147,14 @@ pub fn build(
     Ok(pipeline)
 }
 
+fn buffer_pts_ms(buffer: &gst::BufferRef) -> Option<u64> {
+    buffer.pts().map(|t| t.mseconds())
+}
+
 fn sample_to_frame(sample: &gst::Sample, source_size: u64) -> Option<Frame> {
     let info = gst_video::VideoInfo::from_caps(sample.caps()?).ok()?;
     let buffer = sample.buffer_owned()?;
+    let pts_ms = buffer_pts_ms(&buffer);
     let mapped = buffer.into_mapped_buffer_readable().ok()?;
     let (sw, sh) = match ((source_size >> 32) as u32, source_size as u32) {
         (0, _) | (_, 0) => (info.width(), info.height()),
@@ -152,6 +169,7 @@ fn sample_to_frame(sample: &gst::Sample, source_size: u64) -> Option<Frame> {
         pixels: FramePixels::Gst(mapped),
         received_at: Instant::now(),
         timestamp_ms: unix_ms(),
+        pts_ms,
         seq: 0,
     })
 }
@@ -240,6 +258,19 @@ fn add_uri_source(
         }
         None
     });
+    // An MJPEG camera's multipart stream never says that no more streams will come, and
+    // decodebin waits for that before it hands out decoded frames: tell the demuxer there is
+    // one stream.
+    decode.connect("deep-element-added", false, |values| {
+        if let Some(Ok(element)) = values.get(2).map(|v| v.get::<gst::Element>())
+            && element
+                .factory()
+                .is_some_and(|f| f.name() == "multipartdemux")
+        {
+            element.set_property("single-stream", true);
+        }
+        None
+    });
     wire_decodebin(&decode, next, camera.decoder.clone(), on_decoder);
     pipeline
         .add(&decode)
@@ -260,6 +291,11 @@ fn configure_source(
     }
     if src.has_property("drop-on-latency") {
         src.set_property("drop-on-latency", true);
+    }
+    // souphttpsrc (MJPEG, HLS): a camera is live. Without this, uridecodebin buffers the
+    // endless multipart stream as if it were a download and no frame comes out.
+    if src.has_property("is-live") && src.has_property("location") {
+        src.set_property("is-live", true);
     }
     if let Some(c) = credentials
         && src.has_property("user-id")

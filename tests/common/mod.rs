@@ -48,6 +48,8 @@ pub fn pedestrian_clip() -> PathBuf {
 /// A child process whose stderr and stdout lines are collected; killed when dropped.
 pub struct Proc {
     pub child: Child,
+    /// The appliance's event store folder, removed when the process is dropped.
+    pub data: Option<tempfile::TempDir>,
     pub stdout: Arc<Mutex<Vec<String>>>,
     pub stderr: Arc<Mutex<Vec<String>>>,
 }
@@ -62,8 +64,14 @@ fn collect(reader: impl std::io::Read + Send + 'static, into: Arc<Mutex<Vec<Stri
 
 impl Proc {
     pub fn spawn(args: &[&str]) -> Self {
+        Self::spawn_with_env(args, &[])
+    }
+
+    /// Like [`Proc::spawn`], with extra environment variables.
+    pub fn spawn_with_env(args: &[&str], env: &[(&str, &str)]) -> Self {
         let mut child = Command::new(bin())
             .args(args)
+            .envs(env.iter().copied())
             .env("EDGESIGHT_LOG", "info")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -76,6 +84,7 @@ impl Proc {
         collect(child.stderr.take().expect("stderr"), stderr.clone());
         Self {
             child,
+            data: None,
             stdout,
             stderr,
         }
@@ -152,18 +161,32 @@ pub fn serve_rtsp_with(file: &Path, extra: &[&str]) -> (Proc, String) {
     (proc, url)
 }
 
-/// Starts `edgesight run ARGS --http 127.0.0.1:0` and returns it with its base URL.
+/// Starts `edgesight run ARGS --http 127.0.0.1:0` with its own event store folder (unless ARGS
+/// name one with `--data`) and returns it with its base URL.
 pub fn start_appliance(args: &[&str]) -> (Proc, String) {
+    let data = tempfile::tempdir().expect("data folder");
+    let data_arg = data.path().to_str().expect("utf-8").to_string();
     let mut all = vec!["run", "--http", "127.0.0.1:0"];
+    if !args.contains(&"--data") {
+        all.extend(["--data", data_arg.as_str()]);
+    }
     all.extend_from_slice(args);
-    let proc = Proc::spawn(&all);
-    let line = proc
-        .wait_line("console and API on http://", Duration::from_secs(30))
-        .unwrap_or_else(|| panic!("the appliance did not start: {}", proc.stderr_text()));
-    let base = line[line.find("http://").expect("url")..]
-        .trim()
-        .to_string();
+    let mut proc = Proc::spawn(&all);
+    proc.data = Some(data);
+    let base = proc.base_url();
     (proc, base)
+}
+
+impl Proc {
+    /// Waits for a running appliance to print where it serves; returns `http://ADDR`.
+    pub fn base_url(&self) -> String {
+        let line = self
+            .wait_line("console and API on http://", Duration::from_secs(30))
+            .unwrap_or_else(|| panic!("the appliance did not start: {}", self.stderr_text()));
+        line[line.find("http://").expect("url")..]
+            .trim()
+            .to_string()
+    }
 }
 
 /// The camera named `name` from `GET /api/cameras`.

@@ -1,0 +1,184 @@
+use std::collections::HashSet;
+
+use proptest::prelude::*;
+
+use super::*;
+
+/// Simulates the analysis loop on a virtual clock: every camera always has a frame (overload)
+/// unless `frames` says otherwise; a batch of n frames takes `cost(n)`.
+struct Sim {
+    batcher: Batcher,
+    now: Instant,
+    t0: Instant,
+    served: Vec<Vec<Instant>>,
+    batches: Vec<Vec<usize>>,
+    waits: Vec<Duration>,
+}
+
+impl Sim {
+    fn new(fps: &[f32], max_batch: usize, max_wait_ms: u64) -> Self {
+        let t0 = Instant::now();
+        let mut batcher = Batcher::new(max_batch, Duration::from_millis(max_wait_ms));
+        let cameras: Vec<(u64, f32)> = fps
+            .iter()
+            .enumerate()
+            .map(|(i, &f)| (i as u64, f))
+            .collect();
+        batcher.sync(&cameras, t0);
+        Self {
+            batcher,
+            now: t0,
+            t0,
+            served: vec![Vec::new(); fps.len()],
+            batches: Vec::new(),
+            waits: Vec::new(),
+        }
+    }
+
+    /// Runs for `seconds` of virtual time; `arrives(i, t)` says if camera i delivers a frame at
+    /// t. A delivered frame waits in its slot until it is taken, as in the appliance.
+    /// `waits` records, per batch, how long a due camera had had a frame before it ran.
+    fn run(
+        &mut self,
+        seconds: f64,
+        cost: impl Fn(usize) -> Duration,
+        arrives: impl Fn(usize, Duration) -> bool,
+    ) {
+        let end = self.t0 + Duration::from_secs_f64(seconds);
+        let mut waiting_since: Option<Instant> = None;
+        let mut pending = vec![false; self.served.len()];
+        while self.now < end {
+            let elapsed = self.now - self.t0;
+            for (i, p) in pending.iter_mut().enumerate() {
+                *p |= arrives(i, elapsed);
+            }
+            let has_frame = |i: usize| pending[i];
+            let due_with_frame = !self
+                .batcher
+                .scheduler
+                .ready(self.now, 1, has_frame)
+                .is_empty();
+            if due_with_frame {
+                waiting_since.get_or_insert(self.now);
+            }
+            match self.batcher.next(self.now, has_frame) {
+                Next::Run(batch) => {
+                    if let Some(since) = waiting_since.take() {
+                        self.waits.push(self.now - since);
+                    }
+                    for &i in &batch {
+                        self.served[i].push(self.now);
+                        pending[i] = false;
+                    }
+                    self.now += cost(batch.len());
+                    self.batches.push(batch);
+                }
+                Next::Wait(until) => {
+                    assert!(until > self.now, "a wait must move time forward");
+                    // Frames may arrive at any time: look again after at most 1 ms.
+                    self.now = until.min(self.now + Duration::from_millis(1));
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn a_fixed_batch_model_is_served_one_frame_at_a_time_in_turn() {
+    let mut sim = Sim::new(&[100.0, 100.0, 100.0], 1, 20);
+    sim.run(1.5, |_| Duration::from_millis(50), |_, _| true);
+    assert!(sim.batches.iter().all(|b| b.len() == 1));
+    let counts: Vec<usize> = sim.served.iter().map(Vec::len).collect();
+    assert_eq!(counts, [10, 10, 10]);
+}
+
+#[test]
+fn batches_fill_up_to_max_batch_under_overload() {
+    let mut sim = Sim::new(&[30.0; 10], 4, 20);
+    sim.run(
+        2.0,
+        |n| Duration::from_millis(10 + 5 * n as u64),
+        |_, _| true,
+    );
+    assert!(sim.batches.iter().all(|b| b.len() <= 4));
+    assert!(sim.batches.iter().filter(|b| b.len() == 4).count() > sim.batches.len() / 2);
+}
+
+#[test]
+fn a_lone_ready_camera_waits_at_most_max_wait_for_company() {
+    // Camera 1 never has a frame: camera 0 must not wait more than 15 ms for it.
+    let mut sim = Sim::new(&[10.0, 10.0], 4, 15);
+    sim.run(2.0, |_| Duration::from_millis(5), |i, _| i == 0);
+    assert_eq!(sim.served[1].len(), 0);
+    assert!(sim.served[0].len() >= 18, "{}", sim.served[0].len());
+    assert!(
+        sim.waits.iter().all(|w| *w <= Duration::from_millis(16)),
+        "{:?}",
+        sim.waits
+    );
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// Bounds and fairness for any mix of camera rates, batch sizes, costs and frame gaps.
+    #[test]
+    fn batches_are_bounded_fair_and_respect_each_cameras_rate(
+        fps in prop::collection::vec(1.0f32..30.0, 1..12),
+        max_batch in 1usize..9,
+        max_wait_ms in 0u64..50,
+        cost_ms in 1u64..40,
+        gap_every in 2u64..10,
+    ) {
+        let mut sim = Sim::new(&fps, max_batch, max_wait_ms);
+        // Camera i misses frames for 100 ms every `gap_every` hundred ms (odd cameras only).
+        sim.run(
+            3.0,
+            |n| Duration::from_millis(cost_ms * (1 + n as u64) / 2),
+            |i, t| i % 2 == 0 || !(t.as_millis() as u64 / 100).is_multiple_of(gap_every),
+        );
+        for batch in &sim.batches {
+            prop_assert!(!batch.is_empty() && batch.len() <= max_batch);
+            let distinct: HashSet<_> = batch.iter().collect();
+            prop_assert_eq!(distinct.len(), batch.len(), "a camera twice in one batch");
+        }
+        // No camera is analysed faster than its detect fps: due times keep the camera's
+        // cadence (a late frame does not shift the grid), so two serves may be closer than one
+        // interval (never closer than half of one), never three within one, and never more
+        // than the rate over the run.
+        for (i, times) in sim.served.iter().enumerate() {
+            let interval = Duration::from_secs_f64(1.0 / f64::from(fps[i]));
+            for w in times.windows(2) {
+                prop_assert!(w[1] - w[0] + Duration::from_micros(1) >= interval / 2);
+            }
+            for w in times.windows(3) {
+                prop_assert!(w[2] - w[0] + Duration::from_micros(1) >= interval);
+            }
+            prop_assert!(times.len() as f64 <= 3.0 * f64::from(fps[i]) + 1.0);
+        }
+        // Waiting for company never exceeds max_wait (plus the 1 ms polling step).
+        for w in &sim.waits {
+            prop_assert!(*w <= Duration::from_millis(max_wait_ms + 1), "waited {:?}", w);
+        }
+        // Nobody starves: every camera that always has frames is served.
+        for (i, times) in sim.served.iter().enumerate() {
+            if i % 2 == 0 {
+                prop_assert!(!times.is_empty(), "camera {} starved", i);
+            }
+        }
+    }
+
+    /// Under overload, cameras of equal rate are served equally often (within one round).
+    #[test]
+    fn equal_cameras_share_equally_under_overload(
+        cameras in 2usize..16,
+        max_batch in 1usize..6,
+        cost_ms in 20u64..60,
+    ) {
+        let mut sim = Sim::new(&vec![30.0; cameras], max_batch, 10);
+        sim.run(3.0, |_| Duration::from_millis(cost_ms), |_, _| true);
+        let counts: Vec<usize> = sim.served.iter().map(Vec::len).collect();
+        let (min, max) = (counts.iter().min().copied().unwrap_or(0), counts.iter().max().copied().unwrap_or(0));
+        prop_assert!(max - min <= 1, "unequal shares: {:?}", counts);
+    }
+}

@@ -1,0 +1,196 @@
+//! Writing a batch of event changes, and deleting events: the statements of the writer thread.
+//!
+//! Inputs: changes in arrival order, some with a frame. Outputs: snapshot files first (written,
+//! fsynced, renamed, folder fsynced), then one transaction that upserts every event row, adds
+//! the zones it entered, marks ended events and points rows at their new snapshots.
+//!
+//! Policy: `new` and `update` upsert the whole row (a change always carries the whole event, so
+//! an `update` whose `new` was dropped still creates the row); `end` does the same and sets
+//! `ended`, which never goes back to 0. Of several frames of one event in a batch only the last
+//! (the best) is encoded. `last_seen_ms` and `best_score` never decrease.
+//!
+//! Failure: a snapshot that cannot be written is logged and counted; its row is stored without
+//! it. A failed transaction is returned to the caller; files already renamed for it have no row
+//! pointing at them and are removed by the next startup sweep.
+
+use std::collections::{BTreeSet, HashMap};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::StoreError;
+use super::snapshot::{self, Written, is_own_name};
+use super::writer::{Counters, QueuedFrame};
+use crate::event::{ChangeKind, EventChange};
+use crate::frame::unix_ms;
+
+/// A change waiting in the writer, with its frame when it brought one.
+pub(super) struct Pending {
+    pub(super) change: EventChange,
+    pub(super) frame: Option<QueuedFrame>,
+}
+
+const UPSERT: &str = "
+INSERT INTO events (id, camera, label, track_id, first_seen_ms, last_seen_ms, best_score,
+                    ended, json, updated_ms)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+ON CONFLICT (id) DO UPDATE SET
+    camera = excluded.camera,
+    label = excluded.label,
+    track_id = excluded.track_id,
+    first_seen_ms = excluded.first_seen_ms,
+    last_seen_ms = MAX(last_seen_ms, excluded.last_seen_ms),
+    best_score = MAX(best_score, excluded.best_score),
+    ended = MAX(ended, excluded.ended),
+    json = excluded.json,
+    updated_ms = excluded.updated_ms";
+
+const ZONE: &str = "INSERT OR IGNORE INTO event_zones (event_id, zone) VALUES (?1, ?2)";
+
+const POINT_AT_SNAPSHOT: &str = "
+UPDATE events SET has_snapshot = 1, snapshot = ?2, crop = ?3, snapshot_bytes = ?4
+WHERE id = ?1";
+
+/// Stores `batch`: snapshots on disk first, then every row in one transaction.
+pub(super) fn store_batch(
+    conn: &mut Connection,
+    data_dir: &Path,
+    db_path: &Path,
+    quality: u8,
+    batch: Vec<Pending>,
+    counters: &Counters,
+) -> Result<(), StoreError> {
+    let written = write_snapshots(data_dir, quality, &batch, counters);
+    let err = StoreError::sqlite(db_path);
+    let now = unix_ms();
+    let tx = conn.transaction().map_err(&err)?;
+    {
+        let mut upsert = tx.prepare_cached(UPSERT).map_err(&err)?;
+        let mut zone = tx.prepare_cached(ZONE).map_err(&err)?;
+        let mut point = tx.prepare_cached(POINT_AT_SNAPSHOT).map_err(&err)?;
+        for (i, p) in batch.iter().enumerate() {
+            let e = &p.change.event;
+            let ended = e.ended || p.change.kind == ChangeKind::End;
+            let json = serde_json::to_string(e).map_err(|source| StoreError::Corrupt {
+                path: db_path.to_path_buf(),
+                id: e.id.clone(),
+                source,
+            })?;
+            upsert
+                .execute(params![
+                    e.id,
+                    e.camera,
+                    e.label,
+                    e.track_id,
+                    e.first_seen_ms,
+                    e.last_seen_ms,
+                    f64::from(e.best_score),
+                    ended,
+                    json,
+                    now,
+                ])
+                .map_err(&err)?;
+            for z in &e.entered_zones {
+                zone.execute(params![e.id, z]).map_err(&err)?;
+            }
+            if let Some(w) = written.get(&i) {
+                point
+                    .execute(params![e.id, w.names.full, w.names.crop, w.bytes])
+                    .map_err(&err)?;
+            }
+        }
+    }
+    tx.commit().map_err(&err)
+}
+
+/// Encodes and writes the last frame of each event in `batch`, then fsyncs the folders.
+/// Returns the files by the index of the change they belong to.
+fn write_snapshots(
+    data_dir: &Path,
+    quality: u8,
+    batch: &[Pending],
+    counters: &Counters,
+) -> HashMap<usize, Written> {
+    let mut last: HashMap<&str, usize> = HashMap::new();
+    for (i, p) in batch.iter().enumerate() {
+        if p.frame.is_some() {
+            last.insert(p.change.event.id.as_str(), i);
+        }
+    }
+    let mut written = HashMap::new();
+    let mut dirs = BTreeSet::new();
+    for i in last.into_values() {
+        let p = &batch[i];
+        let Some(q) = &p.frame else { continue };
+        match snapshot::write(data_dir, &p.change.event, &q.frame, quality) {
+            Ok(w) => {
+                dirs.insert(w.dir.clone());
+                written.insert(i, w);
+            }
+            Err(e) => {
+                counters.snapshot_errors.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(error = %e, event = %p.change.event.id, "store: snapshot not written");
+            }
+        }
+    }
+    for dir in dirs {
+        if let Err(e) = snapshot::sync_dir(&dir) {
+            // The files are complete (each was fsynced); only the rename's durability across a
+            // power cut is in doubt, and the sweep repairs a row whose files went missing.
+            tracing::warn!(error = %e, "store: snapshot folder not synced");
+        }
+    }
+    counters
+        .snapshots
+        .fetch_add(written.len() as u64, Ordering::Relaxed);
+    written
+}
+
+/// Deletes event `id` (its zones go with it), then its files. `Ok(None)` when there was no
+/// such event, else `Some(ended)`.
+pub(super) fn delete(
+    conn: &mut Connection,
+    data_dir: &Path,
+    db_path: &Path,
+    id: &str,
+) -> Result<Option<bool>, StoreError> {
+    let err = StoreError::sqlite(db_path);
+    let tx = conn.transaction().map_err(&err)?;
+    let row: Option<(bool, Option<String>, Option<String>)> = tx
+        .query_row(
+            "SELECT ended, snapshot, crop FROM events WHERE id = ?1",
+            [id],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()
+        .map_err(&err)?;
+    let Some((ended, full, crop)) = row else {
+        return Ok(None);
+    };
+    tx.execute("DELETE FROM events WHERE id = ?1", [id])
+        .map_err(&err)?;
+    tx.commit().map_err(&err)?;
+    remove_files(data_dir, [full, crop].into_iter().flatten());
+    Ok(Some(ended))
+}
+
+/// Removes snapshot files given as paths relative to `data_dir`; a file already gone is fine.
+/// Returns how many were removed.
+pub(super) fn remove_files(data_dir: &Path, names: impl IntoIterator<Item = String>) -> u64 {
+    let mut removed = 0;
+    for name in names {
+        if !is_own_name(&name) {
+            tracing::warn!(name, "store: not a snapshot name, left alone");
+            continue;
+        }
+        let path: PathBuf = data_dir.join(&name);
+        match fs::remove_file(&path) {
+            Ok(()) => removed += 1,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => tracing::warn!(path = %path.display(), error = %e, "store: file not removed"),
+        }
+    }
+    removed
+}
