@@ -4,8 +4,9 @@
 
 CARGO ?= $(shell command -v cargo 2>/dev/null || echo $(HOME)/.cargo/bin/cargo)
 ARGS ?=
-# NVRTC from .deps/ (scripts/setup.sh) compiles cuda/*.cu in the tests; no GPU needed.
-export LD_LIBRARY_PATH := $(CURDIR)/.deps/cuda/nvrtc/lib$(if $(LD_LIBRARY_PATH),:$(LD_LIBRARY_PATH))
+# For the tests only: NVRTC from .deps/ (scripts/setup.sh) compiles cuda/*.cu; no GPU needed.
+# (`make run` uses the machine's own NVRTC, which matches its driver.)
+TEST_LD_LIBRARY_PATH := $(CURDIR)/.deps/cuda/nvrtc/lib$(if $(LD_LIBRARY_PATH),:$(LD_LIBRARY_PATH))
 
 .PHONY: run test setup build lint bench bench-setup check-fresh
 
@@ -17,6 +18,7 @@ run: setup
 ## Install everything and run every test of the workspace, with the TensorRT backend compiled in
 ## (no GPU or TensorRT needed: GPU tests say they skip; the shim is built against .deps headers),
 ## then the backend's "built without the feature" path.
+test: export LD_LIBRARY_PATH := $(TEST_LD_LIBRARY_PATH)
 test: setup
 	$(CARGO) test --workspace --locked --features edgesight/tensorrt
 	$(CARGO) test --locked --test tensorrt
