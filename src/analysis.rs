@@ -23,9 +23,13 @@ use crossbeam_channel::Receiver;
 use crate::batch::motion::MotionGate;
 use crate::batch::{Batcher, Next};
 use crate::cameras::{CameraRecord, CameraSet, FrameResult};
+use crate::config::ModelConfig;
 use crate::detector::Detector;
 use crate::events::{CameraEvents, EventBus};
 use crate::frame::{Frame, unix_ms};
+use crate::infer::select::{Selection, SharedStatus, Upgrade};
+use crate::postprocess::LabeledDetection;
+use crate::preprocess::FrameView;
 
 /// How often the per-camera summary is logged.
 const SUMMARY_EVERY: Duration = Duration::from_secs(5);
@@ -41,9 +45,11 @@ pub struct AnalysisOptions {
     pub print_detections: bool,
 }
 
-/// Starts the analysis thread (`analysis`). It runs until `stop` is set.
+/// Starts the analysis thread (`analysis`) on the selected backend (switching to a better one
+/// when its background build finishes). It runs until `stop` is set.
 pub fn spawn(
-    detector: Detector,
+    selection: Selection,
+    model: ModelConfig,
     cameras: Arc<CameraSet>,
     bus: Arc<EventBus>,
     wake: Receiver<()>,
@@ -54,7 +60,10 @@ pub fn spawn(
         .name("analysis".into())
         .spawn(move || {
             let mut analysis = Analysis {
-                detector,
+                detector: selection.detector,
+                upgrade: selection.upgrade,
+                backends: selection.status,
+                model,
                 bus,
                 options,
                 scenes: HashMap::new(),
@@ -73,6 +82,9 @@ struct Scene {
 
 struct Analysis {
     detector: Detector,
+    upgrade: Option<Upgrade>,
+    backends: SharedStatus,
+    model: ModelConfig,
     bus: Arc<EventBus>,
     options: AnalysisOptions,
     /// By camera record id.
@@ -91,7 +103,7 @@ impl Analysis {
         let mut generation = set.generation();
         let mut cameras = set.list();
         self.follow(&cameras);
-        let mut batcher = Batcher::new(1, Duration::ZERO);
+        let mut batcher = self.batcher();
         batcher.sync(&schedule_of(&cameras), Instant::now());
         let mut last_summary = Instant::now();
         let mut last_tick = Instant::now();
@@ -103,13 +115,20 @@ impl Analysis {
                 self.follow(&cameras);
                 batcher.sync(&schedule_of(&cameras), now);
             }
+            if let Some(better) = Upgrade::poll(&mut self.upgrade, &self.backends) {
+                self.detector = better;
+                self.set_score_floor(&cameras);
+                batcher = self.batcher();
+                batcher.sync(&schedule_of(&cameras), now);
+            }
             match batcher.next(now, |i| cameras[i].slot.has_frame()) {
                 Next::Run(batch) => {
-                    for i in batch {
-                        if let Some(frame) = cameras[i].slot.take() {
-                            self.analyse(&cameras[i], frame);
-                        }
-                    }
+                    let frames = batch
+                        .iter()
+                        .filter_map(|&i| cameras[i].slot.take().map(|f| (&cameras[i], f)))
+                        .filter(|(camera, frame)| self.motion_passes(camera, frame))
+                        .collect();
+                    self.analyse(frames);
                 }
                 Next::Wait(until) => {
                     let _ = wake.recv_timeout(until.saturating_duration_since(now).min(MAX_SLEEP));
@@ -129,8 +148,26 @@ impl Analysis {
         ids.into_iter().for_each(|id| self.end_scene(id));
     }
 
+    /// A batcher for the detector's batch size and the config's wait.
+    fn batcher(&self) -> Batcher {
+        Batcher::new(
+            self.model.max_batch.min(self.detector.max_batch()),
+            self.model.max_wait,
+        )
+    }
+
+    /// Decode detections down to the lowest `tracker.low_score` of the cameras.
+    fn set_score_floor(&mut self, cameras: &[Arc<CameraRecord>]) {
+        let floor = cameras
+            .iter()
+            .map(|c| c.config.tracker.low_score)
+            .fold(self.detector.score_threshold(), f32::min);
+        self.detector.set_score_floor(floor);
+    }
+
     /// Starts scenes for new cameras; ends those of cameras that went away.
     fn follow(&mut self, cameras: &[Arc<CameraRecord>]) {
+        self.set_score_floor(cameras);
         let gone: Vec<u64> = self
             .scenes
             .keys()
@@ -168,40 +205,62 @@ impl Analysis {
         }
     }
 
-    fn analyse(&mut self, camera: &CameraRecord, frame: Frame) {
-        if let Some(scene) = self.scenes.get_mut(&camera.id)
-            && let Some(gate) = &mut scene.gate
-        {
-            let tracking = scene.events.tracking();
-            let verdict = gate.check(
-                frame.width,
-                frame.height,
-                |x, y| frame.luma(x, y),
-                frame.timestamp_ms,
-                tracking,
-            );
-            if !verdict.infer() {
-                camera.count_skipped();
-                return;
-            }
+    /// Whether the camera's motion gate (if any) wants `frame` analysed; counts a skip.
+    fn motion_passes(&mut self, camera: &CameraRecord, frame: &Frame) -> bool {
+        let Some(scene) = self.scenes.get_mut(&camera.id) else {
+            return true;
+        };
+        let Some(gate) = &mut scene.gate else {
+            return true;
+        };
+        let tracking = scene.events.tracking();
+        let verdict = gate.check(
+            frame.width,
+            frame.height,
+            |x, y| frame.luma(x, y),
+            frame.timestamp_ms,
+            tracking,
+        );
+        if !verdict.infer() {
+            camera.count_skipped();
         }
-        let mut detections = match self.detector.detect(frame.view()) {
-            Ok((detections, _timings)) => detections,
+        verdict.infer()
+    }
+
+    /// Detects on the frames of one batch (one inference where the model takes batches), then
+    /// follows each camera's scene and publishes.
+    fn analyse(&mut self, frames: Vec<(&Arc<CameraRecord>, Frame)>) {
+        if frames.is_empty() {
+            return;
+        }
+        let views: Vec<FrameView<'_>> = frames.iter().map(|(_, f)| f.view().into()).collect();
+        let results = match self.detector.detect_batch(&views) {
+            Ok((results, _timings)) => results,
             Err(e) => {
-                let failures = camera.count_failure();
-                if failures.is_power_of_two() {
-                    tracing::error!(
-                        camera = camera.name(),
-                        "analysis failed ({failures} so far): {e}"
-                    );
+                for (camera, _) in &frames {
+                    let failures = camera.count_failure();
+                    if failures.is_power_of_two() {
+                        tracing::error!(
+                            camera = camera.name(),
+                            "analysis failed ({failures} so far): {e}"
+                        );
+                    }
                 }
                 return;
             }
         };
+        drop(views);
+        for ((camera, frame), detections) in frames.into_iter().zip(results) {
+            self.publish(camera, frame, detections);
+        }
+    }
+
+    /// Follows one analysed frame's scene and publishes its detections, tracks and events.
+    fn publish(&mut self, camera: &CameraRecord, frame: Frame, mut found: Vec<LabeledDetection>) {
         if (frame.source_width, frame.source_height) != (frame.width, frame.height) {
             let sx = frame.source_width as f32 / frame.width as f32;
             let sy = frame.source_height as f32 / frame.height as f32;
-            detections.iter_mut().for_each(|d| d.scale(sx, sy));
+            found.iter_mut().for_each(|d| d.scale(sx, sy));
         }
         let (width, height) = (frame.source_width, frame.source_height);
         let frame = Arc::new(frame);
@@ -211,13 +270,16 @@ impl Analysis {
                 scene.size = (width, height);
                 scene
                     .events
-                    .observe(&detections, width, height, frame.timestamp_ms)
+                    .observe(&found, width, height, frame.timestamp_ms)
             }
             None => Default::default(),
         };
         for change in observation.changes {
             self.bus.publish(change, Some(&frame));
         }
+        // Reported: what reaches the configured threshold (the tracker saw lower ones too).
+        let threshold = self.detector.score_threshold();
+        found.retain(|d| d.score >= threshold);
         let result = FrameResult {
             camera: camera.name().to_string(),
             frame: frame.seq,
@@ -225,7 +287,7 @@ impl Analysis {
             width,
             height,
             latency_ms: (frame.received_at.elapsed().as_secs_f64() * 1e4).round() / 10.0,
-            detections,
+            detections: found,
             tracks: observation.tracks,
         };
         if self.options.print_detections {

@@ -105,8 +105,9 @@ pub fn run(opts: RunOptions) -> Result<(), AppError> {
     let home = crate::config::find_home();
     let config = resolve_config(&opts, &home)?;
     gstreamer::init().map_err(|e| AppError::Gstreamer(e.to_string()))?;
-    let detector = Detector::load(&config.model, &home)?;
-    let model = detector.info().clone();
+    let selection = crate::infer::select::select(&config.model, &home)?;
+    let model = selection.detector.info().clone();
+    let backends = selection.status.clone();
     tracing::info!(
         "model {} ({}, {}x{}, sha256 {}…) on {}",
         model.path,
@@ -137,7 +138,8 @@ pub fn run(opts: RunOptions) -> Result<(), AppError> {
     ));
     let stop_analysis = Arc::new(AtomicBool::new(false));
     let analysis = analysis::spawn(
-        detector,
+        selection,
+        config.model.clone(),
         control.cameras().clone(),
         bus.clone(),
         wake_rx,
@@ -162,6 +164,7 @@ pub fn run(opts: RunOptions) -> Result<(), AppError> {
         },
         bus: bus.clone(),
         model,
+        backends,
         started: Instant::now(),
     });
     // Ordered drain, run when the first signal arrives: ingest → analysis → replay children;

@@ -100,6 +100,8 @@ pub struct Detector {
     labels: Labels,
     params: DecodeParams,
     keep: Option<HashSet<u32>>,
+    /// `model.score_threshold`, whatever the decoding floor.
+    report_threshold: f32,
     info: ModelInfo,
 }
 
@@ -141,12 +143,24 @@ pub fn read_verified(cfg: &ModelConfig) -> Result<(Vec<u8>, String), DetectorErr
 }
 
 impl Detector {
-    /// Loads and verifies the model of `cfg`. `home` locates the ONNX Runtime library.
+    /// Loads and verifies the model of `cfg` on the ONNX Runtime CPU backend. `home` locates
+    /// the ONNX Runtime library. (The analysis thread picks its backend from `model.backends`
+    /// with [`crate::infer::select`].)
     pub fn load(cfg: &ModelConfig, home: &Path) -> Result<Self, DetectorError> {
         let (bytes, sha256) = read_verified(cfg)?;
-        let labels = Labels::load(&cfg.labels).map_err(DetectorError::Labels)?;
         let backend: Box<dyn Backend> =
             Box::new(OnnxBackend::load(home, &cfg.path, &bytes, cfg.threads)?);
+        Self::with_backend(cfg, backend, sha256)
+    }
+
+    /// Builds the detector of `cfg` around a loaded backend (the model's sha256 already
+    /// checked).
+    pub fn with_backend(
+        cfg: &ModelConfig,
+        backend: Box<dyn Backend>,
+        sha256: String,
+    ) -> Result<Self, DetectorError> {
+        let labels = Labels::load(&cfg.labels).map_err(DetectorError::Labels)?;
         let info = backend.input().clone();
         let size_err = |message: String| DetectorError::InputSize {
             path: cfg.path.clone(),
@@ -248,8 +262,22 @@ impl Detector {
                 max_detections: cfg.max_detections,
             },
             keep,
+            report_threshold: cfg.score_threshold,
             info: model_info,
         })
+    }
+
+    /// Decodes detections down to `floor` from now on (the tracker's low-score stage needs
+    /// them), while [`Detector::score_threshold`] stays what the config reports. Never raises
+    /// the threshold above the configured one.
+    pub fn set_score_floor(&mut self, floor: f32) {
+        self.params.score_threshold = floor.clamp(0.0, self.report_threshold);
+    }
+
+    /// The configured `model.score_threshold`: detections under it are not reported (API,
+    /// `--print-detections`), though they may be decoded for tracking.
+    pub fn score_threshold(&self) -> f32 {
+        self.report_threshold
     }
 
     pub fn info(&self) -> &ModelInfo {

@@ -61,6 +61,7 @@ pub fn replay(opts: &ReplayOptions, out: &mut dyn Write) -> Result<ReplaySummary
     let camera = camera_for(&config, opts)?;
     gst::init().map_err(|e| AppError::Gstreamer(e.to_string()))?;
     let mut detector = Detector::load(&config.model, &home)?;
+    detector.set_score_floor(camera.tracker.low_score);
 
     // Back-pressure: the streaming thread waits here while a frame is analysed.
     let (tx, rx) = crossbeam_channel::bounded(1);

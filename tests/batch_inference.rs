@@ -12,7 +12,7 @@ mod common;
 
 use std::path::PathBuf;
 
-use edgesight::config::{ModelConfig, ModelFamily};
+use edgesight::config::{BackendKind, ModelConfig, ModelFamily};
 use edgesight::detector::Detector;
 use edgesight::infer::onnx::OnnxBackend;
 use edgesight::infer::{Backend, InputData};
@@ -86,6 +86,9 @@ fn model(path: PathBuf, family: ModelFamily, labels: PathBuf) -> ModelConfig {
         only_labels: Vec::new(),
         sha256: None,
         threads: 2,
+        backends: vec![BackendKind::Cpu],
+        max_batch: 8,
+        max_wait: std::time::Duration::from_millis(10),
     }
 }
 

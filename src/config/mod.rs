@@ -84,6 +84,31 @@ pub struct ModelConfig {
     pub sha256: Option<String>,
     /// ONNX Runtime intra-op threads.
     pub threads: usize,
+    /// Backends in order of preference; the first that loads serves.
+    pub backends: Vec<BackendKind>,
+    /// Most frames per inference (dynamic-batch models).
+    pub max_batch: usize,
+    /// Longest wait to fill a batch.
+    pub max_wait: Duration,
+}
+
+/// An inference backend of `model.backends`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendKind {
+    /// TensorRT on an NVIDIA GPU (feature `tensorrt`).
+    Tensorrt,
+    /// ONNX Runtime on the CPU.
+    Cpu,
+}
+
+impl BackendKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BackendKind::Tensorrt => "tensorrt",
+            BackendKind::Cpu => "cpu",
+        }
+    }
 }
 
 /// One camera.

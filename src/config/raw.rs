@@ -47,6 +47,13 @@ pub struct RawModel {
     pub sha256: Option<String>,
     /// ONNX Runtime intra-op threads; default: the CPU cores, at most 4.
     pub threads: Option<usize>,
+    /// Inference backends in order of preference: "tensorrt" (NVIDIA GPU), "cpu" (ONNX
+    /// Runtime); the first that loads serves. Default ["tensorrt", "cpu"].
+    pub backends: Option<Vec<String>>,
+    /// Most frames per inference for models with a dynamic batch dimension (1-32, default 8).
+    pub max_batch: Option<usize>,
+    /// Longest wait, in ms, for more cameras' frames to fill a batch (0-1000, default 10).
+    pub max_wait_ms: Option<u64>,
 }
 
 /// One camera as written (in the file, or as a JSON body of the cameras API). Strings may hold

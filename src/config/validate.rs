@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use super::raw::{CameraSpec, RawConfig, RawModel, RawRtspReplay};
 use super::{
-    CameraConfig, Config, ConfigError, Credentials, HttpConfig, ModelConfig, ModelFamily,
-    RtspReplayConfig, RtspTransport, SourceUrl,
+    BackendKind, CameraConfig, Config, ConfigError, Credentials, HttpConfig, ModelConfig,
+    ModelFamily, RtspReplayConfig, RtspTransport, SourceUrl,
 };
 
 /// Default bind address of the console and API.
@@ -129,7 +129,60 @@ fn validate_model(m: RawModel, source: &str, base: &Path) -> Result<ModelConfig,
             ConfigError::new(source, "model.max_detections", "0 detections").fix("use at least 1"),
         );
     }
+    let backends = match &m.backends {
+        None => vec![BackendKind::Tensorrt, BackendKind::Cpu],
+        Some(list) => {
+            let mut kinds = Vec::new();
+            for (i, name) in list.iter().enumerate() {
+                let kind = match name.as_str() {
+                    "tensorrt" => BackendKind::Tensorrt,
+                    "cpu" => BackendKind::Cpu,
+                    other => {
+                        return Err(ConfigError::new(
+                            source,
+                            format!("model.backends[{i}]"),
+                            format!("`{other}` is not a backend"),
+                        )
+                        .fix("use \"tensorrt\" and/or \"cpu\", in order of preference"));
+                    }
+                };
+                if kinds.contains(&kind) {
+                    return Err(ConfigError::new(
+                        source,
+                        format!("model.backends[{i}]"),
+                        format!("`{name}` is listed twice"),
+                    )
+                    .fix("name each backend once"));
+                }
+                kinds.push(kind);
+            }
+            if kinds.is_empty() {
+                return Err(
+                    ConfigError::new(source, "model.backends", "the list is empty")
+                        .fix("list at least one backend, e.g. [\"cpu\"]"),
+                );
+            }
+            kinds
+        }
+    };
+    let max_batch = m.max_batch.unwrap_or(8);
+    if !(1..=32).contains(&max_batch) {
+        return Err(
+            ConfigError::new(source, "model.max_batch", format!("{max_batch} frames"))
+                .fix("use 1 to 32"),
+        );
+    }
+    let max_wait_ms = m.max_wait_ms.unwrap_or(10);
+    if max_wait_ms > 1000 {
+        return Err(
+            ConfigError::new(source, "model.max_wait_ms", format!("{max_wait_ms} ms"))
+                .fix("use 0 to 1000; a batch should not hold frames back for long"),
+        );
+    }
     Ok(ModelConfig {
+        backends,
+        max_batch,
+        max_wait: Duration::from_millis(max_wait_ms),
         path: resolve(base, &m.path),
         family,
         labels: resolve(base, &m.labels),

@@ -44,6 +44,8 @@ pub struct ApiState {
     pub store: StoreAccess,
     pub bus: Arc<crate::events::EventBus>,
     pub model: ModelInfo,
+    /// `model.backends` and where each stands (serving, building, unavailable + reason).
+    pub backends: crate::infer::select::SharedStatus,
     pub started: Instant,
 }
 
@@ -66,6 +68,7 @@ struct Health<'a> {
     version: &'static str,
     uptime_s: u64,
     model: &'a ModelInfo,
+    backends: Vec<crate::infer::select::BackendStatus>,
     cameras_total: usize,
     cameras_streaming: usize,
     /// Where camera changes made through the API are written; `null` without a config file.
@@ -109,6 +112,7 @@ pub fn routes(
                 version: env!("CARGO_PKG_VERSION"),
                 uptime_s: s.started.elapsed().as_secs(),
                 model: &s.model,
+                backends: s.backends.lock().unwrap_or_else(|p| p.into_inner()).clone(),
                 cameras_total: cameras.len(),
                 cameras_streaming: streaming,
                 config_file: s.control.config_file(),

@@ -7,6 +7,7 @@
 //! [`InferError`] that says what to do.
 
 pub mod onnx;
+pub mod select;
 pub mod tensorrt;
 
 use crate::preprocess::ElementType;
