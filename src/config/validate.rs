@@ -55,6 +55,13 @@ pub fn validate(raw: RawConfig, source: &str, base: &Path) -> Result<Config, Con
         .enumerate()
         .map(|(i, r)| validate_replay(r, i, source, base))
         .collect::<Result<_, _>>()?;
+    let public_url = super::sinks::validate_public_url(raw.http.public_url.as_deref(), source)?;
+    let webhooks = super::sinks::validate_webhooks(&raw.webhooks, source, public_url.as_ref())?;
+    let mqtt = raw
+        .mqtt
+        .as_ref()
+        .map(|m| super::sinks::validate_mqtt(m, source))
+        .transpose()?;
     let mut store = raw.store.unwrap_or_default();
     store
         .validate()
@@ -65,7 +72,9 @@ pub fn validate(raw: RawConfig, source: &str, base: &Path) -> Result<Config, Con
         store,
         file: None,
         base: base.to_path_buf(),
-        http: HttpConfig { bind },
+        http: HttpConfig { bind, public_url },
+        webhooks,
+        mqtt,
         model,
         cameras,
         rtsp_replay,

@@ -67,6 +67,7 @@ pub use writer::{MAX_PENDING_FRAMES, QUEUE_CAPACITY, RETENTION_PERIOD, StoreWrit
 
 #[cfg(doc)]
 use crate::event::EventChange;
+use crate::sinks::outbox::Route;
 
 /// The database file's name inside the data folder.
 pub const DB_FILE: &str = "events.db";
@@ -184,6 +185,15 @@ impl Store {
     /// startup sweep and retention, and starts the `store-writer` thread. Returns the store and
     /// the handle the analysis thread sends changes through (clone it for other senders).
     pub fn open(config: &StoreConfig) -> Result<(Store, StoreWriter), StoreError> {
+        Self::open_with_routes(config, Vec::new())
+    }
+
+    /// Like [`Store::open`], with the sinks whose outbox rows each stored change gets
+    /// (`crate::sinks::outbox`).
+    pub fn open_with_routes(
+        config: &StoreConfig,
+        routes: Vec<Route>,
+    ) -> Result<(Store, StoreWriter), StoreError> {
         config.validate().map_err(StoreError::Config)?;
         let data_dir = config.path.clone();
         let snapshots = data_dir.join(snapshot::SNAPSHOT_DIR);
@@ -206,8 +216,13 @@ impl Store {
         if report != SweepReport::default() {
             tracing::info!(?report, path = %data_dir.display(), "store recovered at open");
         }
-        let (writer, thread) =
-            writer::spawn(conn, data_dir.clone(), db_path.clone(), config.clone())?;
+        let (writer, thread) = writer::spawn(
+            conn,
+            data_dir.clone(),
+            db_path.clone(),
+            config.clone(),
+            routes,
+        )?;
         let store = Store {
             writer: writer.clone(),
             thread: Some(thread),
