@@ -212,7 +212,7 @@ impl Store {
         }
         let db_path = data_dir.join(DB_FILE);
         let mut conn = schema::open_writer(&db_path)?;
-        let report = sweep::recover(&mut conn, &data_dir, &db_path)?;
+        let (report, closed) = sweep::recover(&mut conn, &data_dir, &db_path)?;
         if report != SweepReport::default() {
             tracing::info!(?report, path = %data_dir.display(), "store recovered at open");
         }
@@ -222,6 +222,7 @@ impl Store {
             db_path.clone(),
             config.clone(),
             routes,
+            closed,
         )?;
         let store = Store {
             writer: writer.clone(),

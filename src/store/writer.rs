@@ -228,13 +228,15 @@ impl StoreWriter {
     }
 }
 
-/// Starts the `store-writer` thread over `conn`.
+/// Starts the `store-writer` thread over `conn`, after storing an `end` change for each of
+/// `closed` (events the previous run left open), so the sinks send it.
 pub(super) fn spawn(
     conn: Connection,
     data_dir: PathBuf,
     db_path: PathBuf,
     config: StoreConfig,
     routes: Vec<Route>,
+    closed: Vec<crate::event::Event>,
 ) -> Result<(StoreWriter, JoinHandle<()>), StoreError> {
     let (tx, rx) = crossbeam_channel::bounded(QUEUE_CAPACITY);
     let counters = Arc::new(Counters::default());
@@ -247,6 +249,7 @@ pub(super) fn spawn(
         deleted: VecDeque::new(),
         routes,
     };
+    thread.close(closed);
     let _ = thread.retention(unix_ms());
     let handle = std::thread::Builder::new()
         .name("store-writer".into())
@@ -361,6 +364,38 @@ impl WriterThread {
                 self.counters.failed.fetch_add(n, Ordering::Relaxed);
                 tracing::error!(error = %e, changes = n, "store: batch not written");
             }
+        }
+    }
+
+    /// Stores an `end` for each event the previous run left open (not counted as changes
+    /// accepted or written: nobody sent them). On failure they stay open, and the next start
+    /// tries again.
+    fn close(&mut self, events: Vec<crate::event::Event>) {
+        if events.is_empty() {
+            return;
+        }
+        let n = events.len();
+        let ends = events
+            .into_iter()
+            .map(|event| Pending {
+                change: EventChange {
+                    kind: crate::event::ChangeKind::End,
+                    event,
+                    best_improved: false,
+                },
+                frame: None,
+            })
+            .collect();
+        if let Err(e) = apply::store_batch(
+            &mut self.conn,
+            &self.data_dir,
+            &self.db_path,
+            self.config.snapshot_quality,
+            ends,
+            &self.counters,
+            &self.routes,
+        ) {
+            tracing::error!(error = %e, events = n, "store: events left open not ended");
         }
     }
 

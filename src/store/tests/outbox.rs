@@ -151,16 +151,22 @@ fn changes_reach_the_sinks_whose_filters_they_pass_with_stable_ids() {
     assert!(notified(&routes[0].wake) && notified(&routes[2].wake));
     store.shutdown(T).expect("shutdown");
 
-    // After a restart the rows are still waiting and the numbering goes on — even for an
-    // event whose row retention deleted meanwhile (these are old): no id is given twice.
+    // After a restart the rows are still waiting; the cat's event, left open, is ended by the
+    // sweep and its `end` is sent too; the numbering goes on — even for the person's event,
+    // whose row retention deleted meanwhile (its times are old): no id is given twice.
     let (store, writer) = open_with(dir.path(), &routes);
     let mut late = person.clone();
     late.last_seen_ms += 1;
     assert!(writer.try_send(change(ChangeKind::Update, &late), None));
     writer.flush(T).expect("flush");
     let all = ids("webhook:all");
-    assert_eq!(all.len(), 5, "{all:?}");
-    assert_eq!(all[4], format!("{p}.5:update"));
+    assert_eq!(all.len(), 6, "{all:?}");
+    assert_eq!(all[4..], [format!("{c}.5:end"), format!("{p}.6:update")]);
+    let end = payload(dir.path(), "mqtt", &format!("{c}.5"));
+    assert_eq!(
+        (&end["before"]["ended"], &end["after"]["ended"]),
+        (&false.into(), &true.into())
+    );
     store.shutdown(T).expect("shutdown");
 }
 
