@@ -3,7 +3,9 @@
 //!
 //! Inputs: [`EventChange`]s from the analysis thread, each with, when `best_improved`, the
 //! [`Frame`](crate::frame::Frame) it was computed on ([`StoreWriter::try_send`]).
-//! Outputs: `{data_dir}/events.db` (WAL; tables `events` and `event_zones`, see `schema.rs`),
+//! Outputs: `{data_dir}/events.db` (WAL; tables `events`, `event_zones`, and the sinks'
+//! `outbox` with `counters`, written in the same transactions, see `schema.rs` and
+//! `crate::sinks::outbox`),
 //! `{data_dir}/snapshots/{camera}/{event_id}.jpg` (the whole frame, box drawn) and
 //! `{event_id}-crop.jpg` (the box with a margin); [`StoreReader`] queries.
 //!
@@ -31,8 +33,10 @@
 //! snapshot leaves the event with its previous snapshot. A crash (even `kill -9`) leaves a
 //! consistent database: files are renamed into place and fsynced before the row that points at
 //! them is committed, and at open a sweep removes half-written and orphan files, clears
-//! `has_snapshot` on rows whose files are gone, and marks events left open by the previous run
-//! as ended. Retention (age and disk budget, [`StoreConfig`]) runs at open and every
+//! `has_snapshot` on rows whose files are gone, and ends events left open by the previous run
+//! (with an `end` change, which the sinks send). The outbox (what webhooks and MQTT still
+//! have to send) is written by the same writer: the sinks' results and replays come back as
+//! commands on its queue ([`StoreWriter::outbox`]). Retention (age and disk budget, [`StoreConfig`]) runs at open and every
 //! [`RETENTION_PERIOD`] on the writer thread.
 
 mod apply;
