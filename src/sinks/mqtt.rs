@@ -54,6 +54,8 @@ const GOODBYE: Duration = Duration::from_secs(2);
 /// What was published on the retained topics, to publish only changes.
 #[derive(Default)]
 struct Retained {
+    /// Every (camera, label) the store knew at the first look is in `counts`.
+    seeded: bool,
     counts: BTreeMap<(String, String), u64>,
     labels_announced: BTreeSet<(String, String)>,
     states: BTreeMap<String, String>,
@@ -319,7 +321,8 @@ impl MqttTask {
                     .and_then(|paths| std::fs::read(paths.crop).ok()))
             })
             .await;
-        if let Ok(Some(jpeg)) = jpeg {
+        // A packet over rumqttc's limit would break the connection at every attempt.
+        if let Ok(Some(jpeg)) = jpeg.map(|j| j.filter(|j| j.len() < MAX_OUTGOING - 1024)) {
             let topic = topics::snapshot(&self.config.topic_prefix, camera, label);
             link.publish(topic, QoS::AtMostOnce, true, jpeg, None);
         }
@@ -328,29 +331,35 @@ impl MqttTask {
     /// Publishes counts and camera states that changed (and their discovery configs).
     async fn publish_state(&mut self, link: &Link, retained: &mut Retained) {
         let sink = self.route.sink.clone();
+        let seed = !retained.seeded;
         let read = self
             .reader
             .run(move |r| {
                 let pending = deliveries::count(r, &sink, deliveries::State::Pending)?;
-                Ok((pending, open_counts(r)?))
+                let known = if seed { known_pairs(r)? } else { Vec::new() };
+                Ok((pending, open_counts(r)?, known))
             })
             .await;
-        let current = match read {
-            Ok((pending, counts)) => {
+        let (current, known) = match read {
+            Ok((pending, counts, known)) => {
                 self.route.stats.set_pending(pending);
-                counts
+                (counts, known)
             }
             Err(e) => {
                 tracing::warn!("store not readable: {e}");
                 return;
             }
         };
+        retained.seeded = true;
         let prefix = self.config.topic_prefix.clone();
+        // At the first look every pair the store knows is published, zeros included: a count
+        // the broker retained from before a restart is not left standing.
         let keys: BTreeSet<(String, String)> = retained
             .counts
             .keys()
             .chain(current.keys())
             .cloned()
+            .chain(known)
             .collect();
         for key in keys {
             let n = current.get(&key).copied().unwrap_or(0);
@@ -396,6 +405,18 @@ impl MqttTask {
         })
         .await;
     }
+}
+
+/// Every (camera, label) the store has events of (at most cameras × labels).
+fn known_pairs(r: &crate::store::StoreReader) -> Result<Vec<(String, String)>, StoreError> {
+    let err = StoreError::sqlite(r.db_path());
+    r.conn()
+        .prepare_cached("SELECT DISTINCT camera, label FROM events")
+        .map_err(&err)?
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+        .map_err(&err)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(&err)
 }
 
 /// Events in progress per (camera, label).
