@@ -110,6 +110,7 @@ impl WebhookTask {
         );
         let mut pause = Backoff::new(self.config.backoff_max);
         let mut retrying = false;
+        let mut down = false;
         loop {
             let stopping = *self.stop.borrow();
             let sink = self.route.sink.clone();
@@ -137,6 +138,12 @@ impl WebhookTask {
             }
             let (settlements, unavailable) = self.attempt(&rows).await;
             let delivered = settlements.iter().any(|s| s.attempt == Attempt::Delivered);
+            match (&unavailable, down) {
+                (Some(e), false) => tracing::warn!("endpoint unavailable: {e}; pausing, retrying"),
+                (None, true) if delivered => tracing::info!("endpoint reachable again"),
+                _ => {}
+            }
+            down = unavailable.is_some() || (down && !delivered);
             retrying |= settlements
                 .iter()
                 .any(|s| matches!(s.attempt, Attempt::Retry { .. }));
@@ -151,7 +158,7 @@ impl WebhookTask {
                     tracing::warn!("waiting retries not brought forward: {e}");
                 }
             }
-            if unavailable {
+            if unavailable.is_some() {
                 if stopping || sleep_or_stop(&mut self.stop, pause.next_wait()).await {
                     return;
                 }
@@ -182,8 +189,8 @@ impl WebhookTask {
     }
 
     /// Tries `rows` in order; stops at the first sign that the endpoint is unavailable.
-    /// Returns one settlement per row tried, and whether it stopped for that reason.
-    async fn attempt(&mut self, rows: &[Delivery]) -> (Vec<Settlement>, bool) {
+    /// Returns one settlement per row tried, and why it stopped early, if it did.
+    async fn attempt(&mut self, rows: &[Delivery]) -> (Vec<Settlement>, Option<String>) {
         let mut settlements = Vec::with_capacity(rows.len());
         for row in rows {
             let result = self.deliver(row).await;
@@ -200,6 +207,7 @@ impl WebhookTask {
                 Err(Failure::Unavailable(e)) => (e, true),
                 Err(Failure::Rejected(e)) => (e, false),
             };
+            let why = unavailable.then(|| error.clone());
             let failures = row.attempts + 1;
             let attempt = if failures >= self.config.max_attempts {
                 tracing::warn!(
@@ -221,11 +229,11 @@ impl WebhookTask {
                 at_ms,
                 attempt,
             });
-            if unavailable {
-                return (settlements, true);
+            if why.is_some() {
+                return (settlements, why);
             }
         }
-        (settlements, false)
+        (settlements, None)
     }
 
     /// Records the attempts; counts and latency once the writer has them.
