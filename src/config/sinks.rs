@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use super::ConfigError;
 use super::raw::{RawMqtt, RawWebhook};
-use super::validate::substitute_env;
+use super::validate::{substitute_env, valid_name};
 use crate::event::ChangeKind;
 use crate::sinks::sign::SigningKey;
 use crate::sinks::{MqttConfig, SinkFilter, SnapshotMode, WebhookConfig};
@@ -253,12 +253,7 @@ pub fn validate_public_url(
 }
 
 fn check_name(name: &str) -> Result<(), String> {
-    let ok = !name.is_empty()
-        && name.len() <= 64
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-    if ok {
+    if valid_name(name) {
         Ok(())
     } else {
         Err(format!("`{name}` is not a valid name"))

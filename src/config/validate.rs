@@ -171,13 +171,7 @@ pub fn validate_camera(
     let err = |field: &str, problem: String| {
         ConfigError::new(source, format!("{prefix}.{field}"), problem)
     };
-    if c.name.is_empty()
-        || c.name.len() > 64
-        || !c
-            .name
-            .chars()
-            .all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_')
-    {
+    if !valid_name(&c.name) {
         return Err(
             err("name", format!("`{}` is not a valid camera name", c.name))
                 .fix("use 1-64 letters, digits, `-` or `_`, e.g. \"front-door\""),
@@ -264,6 +258,16 @@ pub fn validate_camera(
         rules,
         spec: c.clone(),
     })
+}
+
+/// Whether `name` is a usable name (cameras, webhooks, MQTT client ids): 1 to 64 of
+/// `[A-Za-z0-9_-]`.
+pub(super) fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_')
 }
 
 /// A sub-table's check result, `"field: problem; fix"`, as a [`ConfigError`] under `table`.
