@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what edgesight needs to build, run and test, and nothing twice.
 #   - Debian/Ubuntu packages: GStreamer 1.20+ (dev headers, plugins, RTSP server), pkg-config,
-#     and the test tools (mosquitto comes with its issue, not here)
+#     and the test tools (mosquitto: the MQTT broker the MQTT tests start on their own port)
 #   - the ONNX Runtime shared library, unpacked from the `onnxruntime` PyPI wheel into .deps/onnxruntime/
 #   - the demo clip (pedestrians, Apache-2.0/BSD-3-Clause) from Debian's `opencv-doc` package,
 #     transcoded once to H.264 into .deps/media/vtest.mp4
@@ -48,9 +48,10 @@ APT_PACKAGES=(
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstrtspserver-1.0-dev
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
   gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-tools gstreamer1.0-rtsp gstreamer1.0-x
-  libclang1
+  libclang1 mosquitto
 )
 # libclang1: bindgen generates the TensorRT shim's Rust bindings (feature `tensorrt`) with it.
+# mosquitto: the MQTT broker the MQTT tests start (the service itself is not enabled).
 
 # Rust: the project needs a current stable toolchain (Cargo.toml's rust-version).
 if ! command -v cargo >/dev/null 2>&1; then

@@ -2,10 +2,12 @@
 //! on still images.
 //!
 //! Start: config → detector (refuses a bad model before anything else starts) → RTSP replay
-//! children → one ingest supervisor per camera → the event store → the analysis thread → the
-//! web server.
-//! Stop (first SIGINT/SIGTERM): ingest → analysis (ends open events) → store (writes what is
-//! queued) → replay children → web. A second signal exits at once.
+//! children → one ingest supervisor per camera → the event store (with the sinks' outbox
+//! routes) → the analysis thread → the sinks (webhooks, MQTT) → the web server.
+//! Stop (first SIGINT/SIGTERM): ingest → analysis (ends open events) → store flush (writes
+//! what is queued, outbox rows included) → sinks (send what is due, within
+//! [`SINK_GRACE`]; MQTT says `offline`) → store → replay children → web. A second signal exits
+//! at once.
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -27,7 +29,11 @@ use crate::http::StoreAccess;
 use crate::http::{self, ApiState};
 use crate::ingest::fleet::Fleet;
 use crate::postprocess::LabeledDetection;
+use crate::sinks::{SinkContext, Sinks};
 use crate::store::Store;
+
+/// How long the sinks may go on sending at shutdown; the rest waits in the outbox.
+pub const SINK_GRACE: Duration = Duration::from_secs(5);
 
 /// Why the appliance could not start.
 #[derive(Debug, thiserror::Error)]
@@ -58,6 +64,10 @@ pub struct RunOptions {
     pub print_events: bool,
     /// Overrides `[store] path`.
     pub data: Option<PathBuf>,
+    /// Webhook URLs from the command line (`--webhook`), each sent every event change.
+    pub webhooks: Vec<String>,
+    /// The signing secret of the `--webhook` URLs (`whsec_…`).
+    pub webhook_secret: Option<String>,
 }
 
 /// The config `run` will use: the file or the embedded demo, with command-line overrides.
@@ -97,7 +107,48 @@ pub fn resolve_config(opts: &RunOptions, home: &Path) -> Result<Config, ConfigEr
     if let Some(dir) = &opts.data {
         config.store.path.clone_from(dir);
     }
+    add_cli_webhooks(&mut config, opts)?;
     Ok(config)
+}
+
+/// `--webhook URL` endpoints, named `cli-1`, `cli-2`, …, signed with `--webhook-secret`.
+fn add_cli_webhooks(config: &mut Config, opts: &RunOptions) -> Result<(), ConfigError> {
+    if opts.webhooks.is_empty() {
+        return Ok(());
+    }
+    let Some(secret) = &opts.webhook_secret else {
+        return Err(ConfigError::new(
+            "command line",
+            "--webhook-secret",
+            "--webhook needs a signing secret",
+        )
+        .fix("pass --webhook-secret whsec_… (make one with: echo whsec_$(openssl rand -base64 32)) or set EDGESIGHT_WEBHOOK_SECRET"));
+    };
+    for (i, url) in opts.webhooks.iter().enumerate() {
+        let raw = crate::config::RawWebhook {
+            name: format!("cli-{}", i + 1),
+            url: url.clone(),
+            secret: secret.clone(),
+            ..Default::default()
+        };
+        let field = format!("--webhook #{}", i + 1);
+        let hook = crate::config::validate_webhook(
+            &raw,
+            &field,
+            "command line",
+            config.http.public_url.as_ref(),
+        )?;
+        if config.webhooks.iter().any(|w| w.name == hook.name) {
+            return Err(ConfigError::new(
+                "command line",
+                field,
+                format!("the config already has a webhook named `{}`", hook.name),
+            )
+            .fix("rename that webhook in the config file"));
+        }
+        config.webhooks.push(hook);
+    }
+    Ok(())
 }
 
 /// Runs the appliance until SIGINT/SIGTERM.
@@ -130,7 +181,8 @@ pub fn run(opts: RunOptions) -> Result<(), AppError> {
             .map_err(|e| AppError::Io(format!("cannot start ingest thread: {e}")))?;
     }
     let control = Control::new(fleet, config.file.clone(), config.base.clone());
-    let (store, store_writer) = Store::open(&config.store)?;
+    let sinks = Sinks::new(&config.webhooks, config.mqtt.as_ref());
+    let (store, store_writer) = Store::open_with_routes(&config.store, sinks.routes())?;
     tracing::info!("events stored in {}", store.data_dir().display());
     let bus = Arc::new(EventBus::new(
         opts.print_events,
@@ -160,26 +212,41 @@ pub fn run(opts: RunOptions) -> Result<(), AppError> {
         control: control.clone(),
         store: StoreAccess {
             data_dir: store.data_dir().to_path_buf(),
-            writer: store_writer,
+            writer: store_writer.clone(),
         },
         bus: bus.clone(),
+        sinks: sinks.stats(),
         model,
         backends,
         started: Instant::now(),
     });
-    // Ordered drain, run when the first signal arrives: ingest → analysis → replay children;
-    // the web server stops last so health stays readable while draining.
-    let drain = move || {
+    let sink_context = SinkContext {
+        data_dir: store.data_dir().to_path_buf(),
+        writer: store_writer.clone(),
+        public_url: config.http.public_url.clone(),
+        cameras: control.cameras().clone(),
+    };
+    // Ordered drain, run when the first signal arrives: ingest → analysis → store flush →
+    // sinks → store → replay children; the web server stops last so health stays readable
+    // while draining.
+    let flush_writer = store_writer.clone();
+    let stop_pipeline = move || {
         control.fleet().stop_all();
         stop_analysis.store(true, Ordering::SeqCst);
         let _ = analysis.join();
-        // Analysis ended every open event: store what is queued.
+        // Analysis ended every open event: store what is queued, outbox rows with it.
+        if let Err(e) = flush_writer.flush(Duration::from_secs(5)) {
+            tracing::warn!("event store: {e}");
+        }
+    };
+    let close_store = move || {
         if let Err(e) = store.shutdown(Duration::from_secs(5)) {
             tracing::warn!("event store: {e}");
         }
         children.iter_mut().for_each(ReplayChild::stop);
     };
     let served = runtime.block_on(async move {
+        let running_sinks = sinks.start(sink_context);
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let mut server = tokio::spawn(http::serve(
             state,
@@ -208,7 +275,9 @@ pub fn run(opts: RunOptions) -> Result<(), AppError> {
                 Ok(())
             }
         };
-        let _ = tokio::task::spawn_blocking(drain).await;
+        let _ = tokio::task::spawn_blocking(stop_pipeline).await;
+        running_sinks.shutdown(SINK_GRACE).await;
+        let _ = tokio::task::spawn_blocking(close_store).await;
         let _ = stop_tx.send(());
         let _ = tokio::time::timeout(Duration::from_secs(2), server).await;
         outcome

@@ -18,6 +18,7 @@
 //! event.rs     the event contract (new/update/end JSON for console, webhooks, MQTT)
 //! events/      per camera: tracker → rules (camera.rs); the bus to store, console, stdout
 //! store/       events → SQLite (WAL, one writer thread) + JPEG snapshots; retention; queries
+//! sinks/       the outbox (written with each change) → webhooks (Standard Webhooks) and MQTT
 //! cameras.rs   per-camera health, counters and latest result; the camera set, shared with the API
 //! control.rs   run-time camera changes: validate → write the config file → start/stop that camera
 //! http/        warp: JSON API, /metrics (metrics.rs) and the console from web/
@@ -48,5 +49,6 @@ pub mod preprocess;
 pub mod replay;
 pub mod rules;
 pub mod serve_rtsp;
+pub mod sinks;
 pub mod store;
 pub mod track;

@@ -38,6 +38,17 @@ enum Command {
         /// Folder for the event store (overrides `[store] path`).
         #[arg(long, value_name = "DIR")]
         data: Option<PathBuf>,
+        /// Send every event change to this URL, signed (Standard Webhooks); repeatable.
+        #[arg(long = "webhook", value_name = "URL")]
+        webhooks: Vec<String>,
+        /// The signing secret of the --webhook URLs: `whsec_` + base64.
+        #[arg(
+            long,
+            value_name = "whsec_…",
+            env = "EDGESIGHT_WEBHOOK_SECRET",
+            hide_env_values = true
+        )]
+        webhook_secret: Option<String>,
     },
     /// Run the whole pipeline on a video file as fast as possible and print the events as JSON
     /// lines (the same file and config give the same events).
@@ -108,6 +119,8 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             print_detections,
             print_events,
             data,
+            webhooks,
+            webhook_secret,
         } => {
             app::run(RunOptions {
                 config,
@@ -116,6 +129,8 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
                 print_detections,
                 print_events,
                 data,
+                webhooks,
+                webhook_secret,
             })?;
             Ok(ExitCode::SUCCESS)
         }
@@ -151,6 +166,16 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
                     c.detect_fps,
                     if c.enabled { "" } else { " (disabled)" }
                 );
+            }
+            for w in &config.webhooks {
+                println!(
+                    "  webhook {}: {}",
+                    w.name,
+                    edgesight::config::redact_text(w.url.as_str())
+                );
+            }
+            if let Some(m) = &config.mqtt {
+                println!("  mqtt: {}:{} under `{}/`", m.host, m.port, m.topic_prefix);
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -1,5 +1,6 @@
-//! Prometheus metrics at `GET /metrics` (OpenMetrics text), read from the camera records at
-//! scrape time: nothing is counted twice and nothing runs between scrapes.
+//! Prometheus metrics at `GET /metrics` (OpenMetrics text), read from the camera records and
+//! the sinks' counters at scrape time: nothing is counted twice and nothing runs between
+//! scrapes.
 //!
 //! | metric | type | labels |
 //! |---|---|---|
@@ -10,6 +11,10 @@
 //! | `edgesight_camera_reconnects_total` | counter | `camera` |
 //! | `edgesight_camera_last_frame_age_seconds` | gauge | `camera` (absent before a first frame) |
 //! | `edgesight_camera_state` | gauge, 1 for the current state | `camera`, `state` |
+//! | `edgesight_sink_messages_enqueued_total` | counter: outbox rows written | `sink` |
+//! | `edgesight_sink_deliveries_total` | counter | `sink`, `outcome` (`delivered`, `retried`, `dead`, `overflow`) |
+//! | `edgesight_sink_delivery_latency_seconds` | histogram: change stored → delivered | `sink` |
+//! | `edgesight_sink_outbox_pending` | gauge: rows waiting | `sink` |
 
 use std::sync::Arc;
 
@@ -21,6 +26,7 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Registry;
 
 use crate::cameras::{CameraRecord, CameraState};
+use crate::sinks::{Outcome, SinkStats};
 
 const STATES: [CameraState; 7] = [
     CameraState::Connecting,
@@ -119,10 +125,66 @@ impl Collector for Cameras {
     }
 }
 
-/// The metrics of `cameras` in OpenMetrics text.
-pub fn render(cameras: Vec<Arc<CameraRecord>>) -> String {
+#[derive(Debug)]
+struct Sinks(Vec<Arc<SinkStats>>);
+
+impl Collector for Sinks {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        if self.0.is_empty() {
+            return Ok(());
+        }
+        let mut enqueued = encoder.encode_descriptor(
+            "edgesight_sink_messages_enqueued",
+            "Outbox rows written for the sink, with the event changes they carry",
+            None,
+            MetricType::Counter,
+        )?;
+        for s in &self.0 {
+            let labels = [("sink", s.sink())];
+            ConstCounter::new(s.enqueued()).encode(enqueued.encode_family(&labels)?)?;
+        }
+        let mut outcomes = encoder.encode_descriptor(
+            "edgesight_sink_deliveries",
+            "Delivery outcomes: delivered, retried (an attempt failed), dead (max_attempts), \
+             overflow (the outbox bound dead-lettered it)",
+            None,
+            MetricType::Counter,
+        )?;
+        for s in &self.0 {
+            for outcome in Outcome::ALL {
+                let labels = [("sink", s.sink()), ("outcome", outcome.as_str())];
+                ConstCounter::new(s.count(outcome)).encode(outcomes.encode_family(&labels)?)?;
+            }
+        }
+        let mut latency = encoder.encode_descriptor(
+            "edgesight_sink_delivery_latency_seconds",
+            "From the event change stored to its delivery acknowledged",
+            None,
+            MetricType::Histogram,
+        )?;
+        for s in &self.0 {
+            let labels = [("sink", s.sink())];
+            s.latency().encode(latency.encode_family(&labels)?)?;
+        }
+        let mut pending = encoder.encode_descriptor(
+            "edgesight_sink_outbox_pending",
+            "Outbox rows waiting to be delivered",
+            None,
+            MetricType::Gauge,
+        )?;
+        for s in &self.0 {
+            let labels = [("sink", s.sink())];
+            ConstGauge::new(s.pending() as i64).encode(pending.encode_family(&labels)?)?;
+        }
+        Ok(())
+    }
+}
+
+/// The metrics of `cameras` and `sinks` in OpenMetrics text.
+pub fn render(cameras: Vec<Arc<CameraRecord>>, sinks: &[Arc<SinkStats>]) -> String {
     let mut registry = Registry::default();
     registry.register_collector(Box::new(Cameras(cameras)));
+    registry.register_collector(Box::new(Sinks(sinks.to_vec())));
     let mut out = String::new();
     // Writing into a String cannot fail.
     let _ = prometheus_client::encoding::text::encode(&mut out, &registry);

@@ -6,6 +6,7 @@
 
 mod persist;
 mod raw;
+mod sinks;
 mod validate;
 
 use std::fmt;
@@ -14,7 +15,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use persist::{PersistError, remove_camera, upsert_camera};
-pub use raw::CameraSpec;
+pub use raw::{CameraSpec, RawWebhook};
+pub use sinks::validate_webhook;
 pub use validate::{validate, validate_camera};
 
 /// The embedded default configuration: the demo camera and the bundled detector.
@@ -38,12 +40,18 @@ pub struct Config {
     pub rtsp_replay: Vec<RtspReplayConfig>,
     /// The event store; `path` resolved against the config's folder.
     pub store: crate::store::StoreConfig,
+    /// `[[webhooks]]` endpoints.
+    pub webhooks: Vec<crate::sinks::WebhookConfig>,
+    /// `[mqtt]`, when configured.
+    pub mqtt: Option<crate::sinks::MqttConfig>,
 }
 
 /// The web server.
 #[derive(Clone, Debug, PartialEq)]
 pub struct HttpConfig {
     pub bind: SocketAddr,
+    /// How receivers reach the appliance (webhook snapshot links).
+    pub public_url: Option<url::Url>,
 }
 
 /// Which output decoder a model needs.

@@ -1,6 +1,8 @@
 //! The config file as written: every key optional where a default exists, unknown keys rejected.
 //! Field doc comments are the reference for users (mirrored in `configs/reference.toml`).
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Deserialize, Default)]
@@ -15,6 +17,11 @@ pub struct RawConfig {
     pub rtsp_replay: Vec<RawRtspReplay>,
     /// Where events and their snapshots are kept (`[store]`); defaults when absent.
     pub store: Option<crate::store::StoreConfig>,
+    /// Endpoints every matching event change is POSTed to (`[[webhooks]]`).
+    #[serde(default)]
+    pub webhooks: Vec<RawWebhook>,
+    /// The MQTT broker events and states are published to (`[mqtt]`).
+    pub mqtt: Option<RawMqtt>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -22,6 +29,9 @@ pub struct RawConfig {
 pub struct RawHttp {
     /// Address and port of the web console and API, e.g. "127.0.0.1:8080".
     pub bind: Option<String>,
+    /// The appliance's address as receivers reach it, e.g. "http://edgesight.local:8080"
+    /// (webhook snapshot links).
+    pub public_url: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -121,4 +131,72 @@ pub struct RawRtspReplay {
     pub port: u16,
     /// Mount point, e.g. "/demo".
     pub mount: Option<String>,
+}
+
+/// One `[[webhooks]]` endpoint. `url`, `secret` and header values may hold `${ENV_VAR}`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWebhook {
+    /// Unique name: letters, digits, `-` and `_`.
+    pub name: String,
+    /// http(s) URL messages are POSTed to.
+    pub url: String,
+    /// Signing secret, `whsec_` + base64 (Standard Webhooks).
+    pub secret: String,
+    /// Only events of these cameras (absent: all).
+    pub cameras: Option<Vec<String>>,
+    /// Only events of these labels.
+    pub labels: Option<Vec<String>>,
+    /// Only events that entered one of these zones.
+    pub zones: Option<Vec<String>>,
+    /// Kinds of change sent: "new", "update", "end" (absent: all three).
+    pub types: Option<Vec<String>>,
+    /// Only events whose best score reached this (0..1).
+    pub min_score: Option<f32>,
+    /// Extra request headers, e.g. { Authorization = "Bearer ${TOKEN}" }.
+    pub headers: Option<BTreeMap<String, String>>,
+    /// "none", "url" (needs http.public_url) or "inline".
+    pub snapshot: Option<String>,
+    /// Time limit of one request, seconds.
+    pub timeout_s: Option<f32>,
+    /// Attempts before a message becomes a dead letter.
+    pub max_attempts: Option<u32>,
+    /// Longest wait between two attempts of one message, seconds.
+    pub backoff_max_s: Option<f32>,
+    /// Messages waiting at most; the oldest beyond become dead letters.
+    pub max_pending: Option<u64>,
+}
+
+/// The `[mqtt]` table. `host`, `username` and `password` may hold `${ENV_VAR}`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMqtt {
+    /// Broker host name or address.
+    pub host: String,
+    /// Broker TCP port (default 1883).
+    pub port: Option<u16>,
+    /// MQTT client id (default "edgesight"); also the Home Assistant node id.
+    pub client_id: Option<String>,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    /// First level of every topic (default "edgesight").
+    pub topic_prefix: Option<String>,
+    /// Seconds between keep-alive pings; the last will fires after 1.5 times this.
+    pub keepalive_s: Option<u32>,
+    /// Longest wait between reconnection attempts, seconds.
+    pub reconnect_max_s: Option<f32>,
+    /// Publish Home Assistant discovery configs (default true).
+    pub discovery: Option<bool>,
+    /// Topic prefix of the discovery configs (default "homeassistant").
+    pub discovery_prefix: Option<String>,
+    /// Publish each event's best crop as JPEG (default true).
+    pub snapshots: Option<bool>,
+    /// Filters of the `events` messages, as for webhooks.
+    pub cameras: Option<Vec<String>>,
+    pub labels: Option<Vec<String>>,
+    pub zones: Option<Vec<String>>,
+    pub types: Option<Vec<String>>,
+    pub min_score: Option<f32>,
+    /// Event messages waiting at most; the oldest beyond become dead letters.
+    pub max_pending: Option<u64>,
 }

@@ -55,6 +55,13 @@ pub fn validate(raw: RawConfig, source: &str, base: &Path) -> Result<Config, Con
         .enumerate()
         .map(|(i, r)| validate_replay(r, i, source, base))
         .collect::<Result<_, _>>()?;
+    let public_url = super::sinks::validate_public_url(raw.http.public_url.as_deref(), source)?;
+    let webhooks = super::sinks::validate_webhooks(&raw.webhooks, source, public_url.as_ref())?;
+    let mqtt = raw
+        .mqtt
+        .as_ref()
+        .map(|m| super::sinks::validate_mqtt(m, source))
+        .transpose()?;
     let mut store = raw.store.unwrap_or_default();
     store
         .validate()
@@ -65,7 +72,9 @@ pub fn validate(raw: RawConfig, source: &str, base: &Path) -> Result<Config, Con
         store,
         file: None,
         base: base.to_path_buf(),
-        http: HttpConfig { bind },
+        http: HttpConfig { bind, public_url },
+        webhooks,
+        mqtt,
         model,
         cameras,
         rtsp_replay,
@@ -215,13 +224,7 @@ pub fn validate_camera(
     let err = |field: &str, problem: String| {
         ConfigError::new(source, format!("{prefix}.{field}"), problem)
     };
-    if c.name.is_empty()
-        || c.name.len() > 64
-        || !c
-            .name
-            .chars()
-            .all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_')
-    {
+    if !valid_name(&c.name) {
         return Err(
             err("name", format!("`{}` is not a valid camera name", c.name))
                 .fix("use 1-64 letters, digits, `-` or `_`, e.g. \"front-door\""),
@@ -314,6 +317,16 @@ pub fn validate_camera(
         motion: c.motion.clone(),
         spec: c.clone(),
     })
+}
+
+/// Whether `name` is a usable name (cameras, webhooks, MQTT client ids): 1 to 64 of
+/// `[A-Za-z0-9_-]`.
+pub(super) fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_')
 }
 
 /// A sub-table's check result, `"field: problem; fix"`, as a [`ConfigError`] under `table`.

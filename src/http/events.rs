@@ -176,7 +176,7 @@ fn event_not_found(id: &str) -> Response {
     )
 }
 
-fn internal(e: impl std::fmt::Display) -> Response {
+pub(super) fn internal(e: impl std::fmt::Display) -> Response {
     error_reply(
         StatusCode::INTERNAL_SERVER_ERROR,
         "internal",
@@ -185,7 +185,7 @@ fn internal(e: impl std::fmt::Display) -> Response {
 }
 
 /// The one place that maps a store error to its HTTP status and code.
-fn store_error(e: &StoreError) -> Response {
+pub(super) fn store_error(e: &StoreError) -> Response {
     if e.is_bad_request() {
         error_reply(StatusCode::BAD_REQUEST, "bad_query", e.to_string())
     } else {
@@ -199,7 +199,7 @@ fn store_error(e: &StoreError) -> Response {
 }
 
 /// Runs a read on the blocking pool with a fresh reader.
-async fn read(
+pub(super) async fn read(
     state: Arc<ApiState>,
     f: impl FnOnce(&StoreReader) -> Result<Response, StoreError> + Send + 'static,
 ) -> Result<Response, Infallible> {

@@ -2,12 +2,14 @@
 //! console page from `web/`, embedded into the binary.
 //!
 //! Routes: `GET /api/health`, the camera routes (`cameras.rs`), the event routes
-//! (`events.rs`), `GET /metrics`, `GET /` (console). Errors are JSON `{"error": {"code", "message"}}` with a stable code; bodies are
+//! (`events.rs`), the webhook delivery routes (`webhooks.rs`), `GET /metrics`, `GET /`
+//! (console). Errors are JSON `{"error": {"code", "message"}}` with a stable code; bodies are
 //! limited to [`MAX_BODY_BYTES`]. Read handlers only read shared state; they never wait on ingest
 //! or analysis.
 
 mod cameras;
 mod events;
+mod webhooks;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -43,6 +45,8 @@ pub struct ApiState {
     pub control: Arc<Control>,
     pub store: StoreAccess,
     pub bus: Arc<crate::events::EventBus>,
+    /// Counters of the configured sinks (webhooks, MQTT), in config order.
+    pub sinks: Vec<Arc<crate::sinks::SinkStats>>,
     pub model: ModelInfo,
     /// `model.backends` and where each stands (serving, building, unavailable + reason).
     pub backends: crate::infer::select::SharedStatus,
@@ -125,7 +129,7 @@ pub fn routes(
         .and(with_state(&state))
         .map(|s: Arc<ApiState>| {
             warp::reply::with_header(
-                crate::metrics::render(s.cameras().list()),
+                crate::metrics::render(s.cameras().list(), &s.sinks),
                 "content-type",
                 crate::metrics::CONTENT_TYPE,
             )
@@ -151,6 +155,8 @@ pub fn routes(
         .or(cameras::routes(state.clone()))
         .unify()
         .or(events::routes(state.clone()))
+        .unify()
+        .or(webhooks::routes(state.clone()))
         .unify()
         .or(metrics)
         .unify()

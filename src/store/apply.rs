@@ -9,6 +9,10 @@
 //! `ended`, which never goes back to 0. Of several frames of one event in a batch only the last
 //! (the best) is encoded. `last_seen_ms` and `best_score` never decrease.
 //!
+//! Each change also takes the next change number (`counters.change`) and, in the same
+//! transaction, adds its messages to the outbox of every sink whose filter it passes
+//! (`crate::sinks::outbox`): a change is stored together with its messages, or not at all.
+//!
 //! Failure: a snapshot that cannot be written is logged and counted; its row is stored without
 //! it. A failed transaction is returned to the caller; files already renamed for it have no row
 //! pointing at them and are removed by the next startup sweep.
@@ -23,8 +27,9 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::StoreError;
 use super::snapshot::{self, Written, is_own_name};
 use super::writer::{Counters, QueuedFrame};
-use crate::event::{ChangeKind, EventChange};
+use crate::event::{ChangeKind, Event, EventChange};
 use crate::frame::unix_ms;
+use crate::sinks::outbox::{self, Route, Stored};
 
 /// A change waiting in the writer, with its frame when it brought one.
 pub(super) struct Pending {
@@ -45,7 +50,13 @@ ON CONFLICT (id) DO UPDATE SET
     best_score = MAX(best_score, excluded.best_score),
     ended = MAX(ended, excluded.ended),
     json = excluded.json,
-    updated_ms = excluded.updated_ms";
+    updated_ms = excluded.updated_ms
+RETURNING ended, has_snapshot";
+
+const NEXT_CHANGE: &str =
+    "UPDATE counters SET value = value + 1 WHERE name = 'change' RETURNING value";
+
+const BEFORE: &str = "SELECT json, ended, has_snapshot FROM events WHERE id = ?1";
 
 const ZONE: &str = "INSERT OR IGNORE INTO event_zones (event_id, zone) VALUES (?1, ?2)";
 
@@ -53,7 +64,8 @@ const POINT_AT_SNAPSHOT: &str = "
 UPDATE events SET has_snapshot = 1, snapshot = ?2, crop = ?3, snapshot_bytes = ?4
 WHERE id = ?1";
 
-/// Stores `batch`: snapshots on disk first, then every row in one transaction.
+/// Stores `batch`: snapshots on disk first, then every row, and the outbox messages of
+/// `routes`, in one transaction. After the commit the routes' sinks are woken.
 pub(super) fn store_batch(
     conn: &mut Connection,
     data_dir: &Path,
@@ -61,48 +73,102 @@ pub(super) fn store_batch(
     quality: u8,
     batch: Vec<Pending>,
     counters: &Counters,
+    routes: &[Route],
 ) -> Result<(), StoreError> {
     let written = write_snapshots(data_dir, quality, &batch, counters);
     let err = StoreError::sqlite(db_path);
     let now = unix_ms();
+    let mut added = vec![0; routes.len()];
     let tx = conn.transaction().map_err(&err)?;
     {
         let mut upsert = tx.prepare_cached(UPSERT).map_err(&err)?;
+        let mut before = tx.prepare_cached(BEFORE).map_err(&err)?;
+        let mut next_change = tx.prepare_cached(NEXT_CHANGE).map_err(&err)?;
         let mut zone = tx.prepare_cached(ZONE).map_err(&err)?;
         let mut point = tx.prepare_cached(POINT_AT_SNAPSHOT).map_err(&err)?;
         for (i, p) in batch.iter().enumerate() {
             let e = &p.change.event;
+            let targets = outbox::targets(routes, &p.change);
+            let previous: Option<Event> = if outbox::needs_before(routes, &targets) {
+                before
+                    .query_row([&e.id], |r| {
+                        Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?))
+                    })
+                    .optional()
+                    .map_err(&err)?
+                    .map(|(json, ended, has_snapshot)| {
+                        serde_json::from_str::<Event>(&json)
+                            .map(|prev| Event {
+                                ended,
+                                has_snapshot,
+                                ..prev
+                            })
+                            .map_err(|source| corrupt(db_path, &e.id, source))
+                    })
+                    .transpose()?
+            } else {
+                None
+            };
             let ended = e.ended || p.change.kind == ChangeKind::End;
-            let json = serde_json::to_string(e).map_err(|source| StoreError::Corrupt {
-                path: db_path.to_path_buf(),
-                id: e.id.clone(),
-                source,
-            })?;
-            upsert
-                .execute(params![
-                    e.id,
-                    e.camera,
-                    e.label,
-                    e.track_id,
-                    e.first_seen_ms,
-                    e.last_seen_ms,
-                    f64::from(e.best_score),
-                    ended,
-                    json,
-                    now,
-                ])
+            let json =
+                serde_json::to_string(e).map_err(|source| corrupt(db_path, &e.id, source))?;
+            let (ended, has_snapshot): (bool, bool) = upsert
+                .query_row(
+                    params![
+                        e.id,
+                        e.camera,
+                        e.label,
+                        e.track_id,
+                        e.first_seen_ms,
+                        e.last_seen_ms,
+                        f64::from(e.best_score),
+                        ended,
+                        json,
+                        now,
+                    ],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
                 .map_err(&err)?;
             for z in &e.entered_zones {
                 zone.execute(params![e.id, z]).map_err(&err)?;
             }
-            if let Some(w) = written.get(&i) {
+            let w = written.get(&i);
+            if let Some(w) = w {
                 point
                     .execute(params![e.id, w.names.full, w.names.crop, w.bytes])
                     .map_err(&err)?;
             }
+            if !targets.is_empty() {
+                let seq: u64 = next_change.query_row([], |r| r.get(0)).map_err(&err)?;
+                let stored_event = Event {
+                    ended,
+                    has_snapshot: has_snapshot || w.is_some(),
+                    ..e.clone()
+                };
+                let stored = Stored {
+                    change: &p.change,
+                    event: &stored_event,
+                    before: previous.as_ref(),
+                    seq,
+                    at_ms: now,
+                };
+                outbox::enqueue(&tx, routes, &targets, &stored, &mut added).map_err(&err)?;
+            }
         }
     }
-    tx.commit().map_err(&err)
+    let touched: Vec<bool> = added.iter().map(|&n| n > 0).collect();
+    let bounds = outbox::enforce_bounds(&tx, routes, &touched).map_err(&err)?;
+    tx.commit().map_err(&err)?;
+    outbox::after_commit(routes, &added, &bounds);
+    Ok(())
+}
+
+fn corrupt(db_path: &Path, id: &str, source: serde_json::Error) -> StoreError {
+    StoreError::Corrupt {
+        path: db_path.to_path_buf(),
+        id: id.to_string(),
+        source,
+    }
 }
 
 /// Encodes and writes the last frame of each event in `batch`, then fsyncs the folders.

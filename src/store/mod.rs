@@ -3,7 +3,9 @@
 //!
 //! Inputs: [`EventChange`]s from the analysis thread, each with, when `best_improved`, the
 //! [`Frame`](crate::frame::Frame) it was computed on ([`StoreWriter::try_send`]).
-//! Outputs: `{data_dir}/events.db` (WAL; tables `events` and `event_zones`, see `schema.rs`),
+//! Outputs: `{data_dir}/events.db` (WAL; tables `events`, `event_zones`, and the sinks'
+//! `outbox` with `counters`, written in the same transactions, see `schema.rs` and
+//! `crate::sinks::outbox`),
 //! `{data_dir}/snapshots/{camera}/{event_id}.jpg` (the whole frame, box drawn) and
 //! `{event_id}-crop.jpg` (the box with a margin); [`StoreReader`] queries.
 //!
@@ -31,8 +33,10 @@
 //! snapshot leaves the event with its previous snapshot. A crash (even `kill -9`) leaves a
 //! consistent database: files are renamed into place and fsynced before the row that points at
 //! them is committed, and at open a sweep removes half-written and orphan files, clears
-//! `has_snapshot` on rows whose files are gone, and marks events left open by the previous run
-//! as ended. Retention (age and disk budget, [`StoreConfig`]) runs at open and every
+//! `has_snapshot` on rows whose files are gone, and ends events left open by the previous run
+//! (with an `end` change, which the sinks send). The outbox (what webhooks and MQTT still
+//! have to send) is written by the same writer: the sinks' results and replays come back as
+//! commands on its queue ([`StoreWriter::outbox`]). Retention (age and disk budget, [`StoreConfig`]) runs at open and every
 //! [`RETENTION_PERIOD`] on the writer thread.
 
 mod apply;
@@ -67,6 +71,7 @@ pub use writer::{MAX_PENDING_FRAMES, QUEUE_CAPACITY, RETENTION_PERIOD, StoreWrit
 
 #[cfg(doc)]
 use crate::event::EventChange;
+use crate::sinks::outbox::Route;
 
 /// The database file's name inside the data folder.
 pub const DB_FILE: &str = "events.db";
@@ -184,6 +189,15 @@ impl Store {
     /// startup sweep and retention, and starts the `store-writer` thread. Returns the store and
     /// the handle the analysis thread sends changes through (clone it for other senders).
     pub fn open(config: &StoreConfig) -> Result<(Store, StoreWriter), StoreError> {
+        Self::open_with_routes(config, Vec::new())
+    }
+
+    /// Like [`Store::open`], with the sinks whose outbox rows each stored change gets
+    /// (`crate::sinks::outbox`).
+    pub fn open_with_routes(
+        config: &StoreConfig,
+        routes: Vec<Route>,
+    ) -> Result<(Store, StoreWriter), StoreError> {
         config.validate().map_err(StoreError::Config)?;
         let data_dir = config.path.clone();
         let snapshots = data_dir.join(snapshot::SNAPSHOT_DIR);
@@ -202,12 +216,18 @@ impl Store {
         }
         let db_path = data_dir.join(DB_FILE);
         let mut conn = schema::open_writer(&db_path)?;
-        let report = sweep::recover(&mut conn, &data_dir, &db_path)?;
+        let (report, closed) = sweep::recover(&mut conn, &data_dir, &db_path)?;
         if report != SweepReport::default() {
             tracing::info!(?report, path = %data_dir.display(), "store recovered at open");
         }
-        let (writer, thread) =
-            writer::spawn(conn, data_dir.clone(), db_path.clone(), config.clone())?;
+        let (writer, thread) = writer::spawn(
+            conn,
+            data_dir.clone(),
+            db_path.clone(),
+            config.clone(),
+            routes,
+            closed,
+        )?;
         let store = Store {
             writer: writer.clone(),
             thread: Some(thread),

@@ -110,6 +110,17 @@ impl StoreReader {
         })
     }
 
+    /// The read-only connection, for queries of other modules over the same database (the
+    /// outbox).
+    pub(crate) fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// The database file.
+    pub fn db_path(&self) -> &Path {
+        &self.db_path
+    }
+
     /// One page of events matching `q`, newest first.
     pub fn list(&self, q: &EventQuery) -> Result<EventPage, StoreError> {
         let limit = q.limit.unwrap_or(DEFAULT_LIMIT);

@@ -30,7 +30,7 @@ pub const MAX_CHUNKS: usize = 20;
 /// Rough size of a row and its index entries beyond its JSON, for the size estimate.
 const ROW_OVERHEAD: u64 = 256;
 
-const DAY_MS: u64 = 86_400_000;
+pub(super) const DAY_MS: u64 = 86_400_000;
 
 /// What one retention run did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -48,6 +48,31 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (event_id, zone)
     ) WITHOUT ROWID;
     CREATE INDEX event_zones_by_zone ON event_zones (zone, event_id);",
+    // 2: the outbox of the webhook and MQTT sinks (`crate::sinks::outbox`), written in the
+    // same transaction as the change; `counters.change` numbers every stored change, never
+    // reused (not even when events are deleted), which gives each message its stable id.
+    "CREATE TABLE counters (
+        name  TEXT PRIMARY KEY NOT NULL,
+        value INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    INSERT INTO counters (name, value) VALUES ('change', 0);
+    CREATE TABLE outbox (
+        id              INTEGER PRIMARY KEY AUTOINCREMENT,
+        sink            TEXT NOT NULL,
+        message_id      TEXT NOT NULL,
+        event_id        TEXT NOT NULL,
+        kind            TEXT NOT NULL CHECK (kind IN ('new', 'update', 'end')),
+        payload         TEXT NOT NULL,
+        created_ms      INTEGER NOT NULL,
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        next_attempt_ms INTEGER NOT NULL,
+        state           TEXT NOT NULL DEFAULT 'pending'
+                        CHECK (state IN ('pending', 'delivered', 'dead')),
+        last_error      TEXT,
+        delivered_ms    INTEGER,
+        UNIQUE (sink, message_id)
+    );
+    CREATE INDEX outbox_due ON outbox (sink, state, next_attempt_ms);",
 ];
 
 /// The schema version this build writes and reads.
@@ -152,6 +177,35 @@ mod tests {
         let conn = open_writer(&path).expect("reopens");
         assert_eq!(user_version(&conn, &path).expect("version"), SCHEMA_VERSION);
         open_reader(&path).expect("a reader opens");
+    }
+
+    #[test]
+    fn a_version_1_file_is_migrated_forward_and_keeps_its_events() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("events.db");
+        {
+            let conn = Connection::open(&path).expect("opens");
+            conn.execute_batch(MIGRATIONS[0]).expect("version 1 schema");
+            conn.pragma_update(None, "user_version", 1)
+                .expect("version");
+            conn.execute(
+                "INSERT INTO events (id, camera, label, track_id, first_seen_ms, last_seen_ms,
+                 best_score, json, updated_ms) VALUES ('a-cam-1', 'cam', 'car', 1, 1, 2, 0.5,
+                 '{}', 3)",
+                [],
+            )
+            .expect("an event of version 1");
+        }
+        let conn = open_writer(&path).expect("migrates");
+        assert_eq!(user_version(&conn, &path).expect("version"), SCHEMA_VERSION);
+        let id: String = conn
+            .query_row("SELECT id FROM events", [], |r| r.get(0))
+            .expect("the event is still there");
+        assert_eq!(id, "a-cam-1");
+        let outbox: i64 = conn
+            .query_row("SELECT COUNT(*) FROM outbox", [], |r| r.get(0))
+            .expect("the outbox exists");
+        assert_eq!(outbox, 0);
     }
 
     #[test]

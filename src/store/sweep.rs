@@ -1,9 +1,10 @@
 //! Recovery at open: makes the files and the rows agree again after a crash.
 //!
 //! Inputs: the writer connection (before the writer thread starts) and the data folder.
-//! Outputs: a [`SweepReport`]. In order:
+//! Outputs: a [`SweepReport`] and the events it closed. In order:
 //! 1. events left in progress by the previous run are marked ended (their tracker is gone; no
-//!    `end` will ever come for them, and retention only deletes ended events);
+//!    `end` will ever come for them, and retention only deletes ended events); the caller
+//!    stores an `end` change for each, so that the sinks' receivers learn it too;
 //! 2. in `snapshots/{camera}/`, every `*.tmp` file (a write cut short) and every `*.jpg` that
 //!    no row points at (renamed into place, but the row's transaction never committed) is
 //!    removed, and camera folders left empty go too;
@@ -23,6 +24,7 @@ use rusqlite::Connection;
 
 use super::StoreError;
 use super::snapshot::SNAPSHOT_DIR;
+use crate::event::Event;
 
 /// What the sweep repaired.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -37,19 +39,41 @@ pub struct SweepReport {
     pub rows_cleared: u64,
 }
 
-/// Runs the whole recovery.
+/// Runs the whole recovery. Returns the report and the events it ended (as they now stand).
 pub(super) fn recover(
     conn: &mut Connection,
     data_dir: &Path,
     db_path: &Path,
-) -> Result<SweepReport, StoreError> {
+) -> Result<(SweepReport, Vec<Event>), StoreError> {
     let err = StoreError::sqlite(db_path);
+    let open: Vec<(String, String, bool)> = conn
+        .prepare("SELECT id, json, has_snapshot FROM events WHERE ended = 0")
+        .map_err(&err)?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .map_err(&err)?
+        .collect::<Result<_, _>>()
+        .map_err(&err)?;
     let mut report = SweepReport {
-        closed: conn
-            .execute("UPDATE events SET ended = 1 WHERE ended = 0", [])
-            .map_err(&err)? as u64,
+        closed: open.len() as u64,
         ..SweepReport::default()
     };
+    // The caller's `end` changes mark these ended; a row whose json cannot be read is marked
+    // here instead.
+    let mut closed_events = Vec::with_capacity(open.len());
+    for (id, json, has_snapshot) in open {
+        match serde_json::from_str::<Event>(&json) {
+            Ok(e) => closed_events.push(Event {
+                ended: true,
+                has_snapshot,
+                ..e
+            }),
+            Err(e) => {
+                tracing::warn!(event = %id, error = %e, "store sweep: unreadable event json");
+                conn.execute("UPDATE events SET ended = 1 WHERE id = ?1", [&id])
+                    .map_err(&err)?;
+            }
+        }
+    }
 
     let mut referenced: HashSet<String> = HashSet::new();
     let mut rows: Vec<(String, String, String)> = Vec::new();
@@ -134,5 +158,5 @@ pub(super) fn recover(
             }
         }
     }
-    Ok(report)
+    Ok((report, closed_events))
 }

@@ -2,8 +2,9 @@
 //!
 //! Inputs: [`StoreWriter::try_send`] (event changes, never blocks), and requests that wait for
 //! an answer with a time limit ([`StoreWriter::flush`], [`StoreWriter::delete`],
-//! [`StoreWriter::run_retention`]). Outputs: rows and snapshot files (see `apply.rs`), counters
-//! ([`WriterStats`]).
+//! [`StoreWriter::run_retention`], [`StoreWriter::outbox`] — the sinks' delivery results and
+//! replays, so the outbox too has this one writer). Outputs: rows and snapshot files (see
+//! `apply.rs`), outbox rows (see `crate::sinks::outbox`), counters ([`WriterStats`]).
 //!
 //! Back-pressure: the queue holds [`QUEUE_CAPACITY`] commands; `try_send` on a full queue drops
 //! the change and counts it. Requests wait for room up to their time limit. At most
@@ -29,6 +30,7 @@ use super::retention::{self, RetentionReport};
 use super::{StoreConfig, StoreError, valid_id};
 use crate::event::EventChange;
 use crate::frame::{Frame, unix_ms};
+use crate::sinks::outbox::{self, OutboxOp, Route};
 
 /// Commands the queue to the writer holds at most.
 pub const QUEUE_CAPACITY: usize = 1024;
@@ -97,6 +99,7 @@ pub(super) enum Command {
     Flush(Sender<()>),
     Delete(String, Sender<Result<bool, StoreError>>),
     Retention(u64, Sender<Result<RetentionReport, StoreError>>),
+    Outbox(OutboxOp, Sender<Result<u64, StoreError>>),
     Stop(Sender<()>),
 }
 
@@ -191,6 +194,12 @@ impl StoreWriter {
         self.request(|reply| Command::Retention(now_ms, reply), timeout)?
     }
 
+    /// Applies an outbox operation (after the changes queued before) and returns the rows it
+    /// changed; the sinks it concerns are woken.
+    pub fn outbox(&self, op: OutboxOp, timeout: Duration) -> Result<u64, StoreError> {
+        self.request(|reply| Command::Outbox(op, reply), timeout)?
+    }
+
     /// Asks the thread to stop after what is queued; waits for it within `timeout`.
     pub(super) fn stop(&self, timeout: Duration) -> Result<(), StoreError> {
         match self.request(Command::Stop, timeout) {
@@ -219,12 +228,15 @@ impl StoreWriter {
     }
 }
 
-/// Starts the `store-writer` thread over `conn`.
+/// Starts the `store-writer` thread over `conn`, after storing an `end` change for each of
+/// `closed` (events the previous run left open), so the sinks send it.
 pub(super) fn spawn(
     conn: Connection,
     data_dir: PathBuf,
     db_path: PathBuf,
     config: StoreConfig,
+    routes: Vec<Route>,
+    closed: Vec<crate::event::Event>,
 ) -> Result<(StoreWriter, JoinHandle<()>), StoreError> {
     let (tx, rx) = crossbeam_channel::bounded(QUEUE_CAPACITY);
     let counters = Arc::new(Counters::default());
@@ -235,7 +247,9 @@ pub(super) fn spawn(
         config,
         counters: counters.clone(),
         deleted: VecDeque::new(),
+        routes,
     };
+    thread.close(closed);
     let _ = thread.retention(unix_ms());
     let handle = std::thread::Builder::new()
         .name("store-writer".into())
@@ -252,6 +266,8 @@ struct WriterThread {
     counters: Arc<Counters>,
     /// Ids deleted while in progress, newest last, at most [`DELETED_MEMORY`].
     deleted: VecDeque<String>,
+    /// The sinks whose outbox rows each change gets.
+    routes: Vec<Route>,
 }
 
 impl WriterThread {
@@ -310,6 +326,10 @@ impl WriterThread {
                     self.store(&mut changes);
                     let _ = reply.send(self.retention(now_ms));
                 }
+                Command::Outbox(op, reply) => {
+                    self.store(&mut changes);
+                    let _ = reply.send(self.outbox(&op));
+                }
                 Command::Stop(reply) => {
                     self.store(&mut changes);
                     let _ = reply.send(());
@@ -335,6 +355,7 @@ impl WriterThread {
             quality,
             batch,
             &self.counters,
+            &self.routes,
         ) {
             Ok(()) => {
                 self.counters.written.fetch_add(n, Ordering::Relaxed);
@@ -344,6 +365,49 @@ impl WriterThread {
                 tracing::error!(error = %e, changes = n, "store: batch not written");
             }
         }
+    }
+
+    /// Stores an `end` for each event the previous run left open (not counted as changes
+    /// accepted or written: nobody sent them). On failure they stay open, and the next start
+    /// tries again.
+    fn close(&mut self, events: Vec<crate::event::Event>) {
+        if events.is_empty() {
+            return;
+        }
+        let n = events.len();
+        let ends = events
+            .into_iter()
+            .map(|event| Pending {
+                change: EventChange {
+                    kind: crate::event::ChangeKind::End,
+                    event,
+                    best_improved: false,
+                },
+                frame: None,
+            })
+            .collect();
+        if let Err(e) = apply::store_batch(
+            &mut self.conn,
+            &self.data_dir,
+            &self.db_path,
+            self.config.snapshot_quality,
+            ends,
+            &self.counters,
+            &self.routes,
+        ) {
+            tracing::error!(error = %e, events = n, "store: events left open not ended");
+        }
+    }
+
+    fn outbox(&mut self, op: &OutboxOp) -> Result<u64, StoreError> {
+        let (changed, wake) =
+            outbox::apply(&mut self.conn, op).map_err(StoreError::sqlite(&self.db_path))?;
+        for route in &self.routes {
+            if wake.contains(&route.sink) {
+                route.wake.notify_one();
+            }
+        }
+        Ok(changed)
     }
 
     fn remember_deleted(&mut self, id: String) {
@@ -372,6 +436,16 @@ impl WriterThread {
                 }
             }
             Err(e) => tracing::error!(error = %e, "store retention failed"),
+        }
+        let cutoff = (self.config.retention_days > 0).then(|| {
+            now_ms.saturating_sub(u64::from(self.config.retention_days) * retention::DAY_MS)
+        });
+        match outbox::prune(&mut self.conn, &self.routes, cutoff) {
+            Ok(r) if r != outbox::PruneReport::default() => {
+                tracing::debug!(report = ?r, "outbox pruned");
+            }
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e, "outbox pruning failed"),
         }
         result
     }

@@ -219,3 +219,38 @@ pub fn get_json(url: &str) -> Option<serde_json::Value> {
     }
     response.json().ok()
 }
+
+/// Writes `DIR/edgesight.toml`: the bundled model, the pedestrian clip as a looping file
+/// camera named `clip` analysed at `detect_fps`, then `extra` (more tables). Returns its path.
+pub fn write_clip_config(dir: &Path, detect_fps: u32, extra: &str) -> PathBuf {
+    let models = repo().join("models");
+    let text = format!(
+        "[model]\npath = {:?}\nfamily = \"ssd\"\nlabels = {:?}\n\n[[cameras]]\nname = \"clip\"\nurl = \"file://{}\"\ndetect_fps = {detect_fps}\n\n{extra}\n",
+        models.join("ssd_mobilenet_v2_coco_quant_qdq.onnx"),
+        models.join("coco_labels.txt"),
+        pedestrian_clip().display(),
+    );
+    let path = dir.join("edgesight.toml");
+    std::fs::write(&path, text).expect("write config");
+    path
+}
+
+/// A read-only connection to an appliance's event store in `data` (beside the running
+/// appliance, or after it stopped).
+pub fn store_db(data: &Path) -> rusqlite::Connection {
+    let flags =
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = rusqlite::Connection::open_with_flags(data.join("events.db"), flags)
+        .expect("open the store read-only");
+    conn.busy_timeout(Duration::from_secs(5))
+        .expect("busy timeout");
+    conn
+}
+
+/// A TCP port on 127.0.0.1 that was free a moment ago.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}

@@ -1,6 +1,7 @@
 //! Store tests against real SQLite files and real JPEGs in temporary folders.
 
 mod lifecycle;
+mod outbox;
 mod query;
 mod retention;
 mod snapshot;
