@@ -41,6 +41,7 @@ lint:
 bench: bench-setup
 	$(CARGO) bench --locked --bench pipeline_vs_bare
 	$(CARGO) bench --locked --bench preprocess
+	$(CARGO) bench --locked --bench vs_python
 
 bench-setup:
 	@bash scripts/setup.sh --bench

@@ -29,7 +29,7 @@ TRTX_SYS_VERSION=0.9.1
 TRT_HEADERS=TRT-Enterprise-11.4
 # Python packages, pinned with their dependencies (installed with --no-deps).
 PY_TEST_PACKAGES=(onnx==1.19.1 numpy==2.4.6 protobuf==7.36.2 ml_dtypes==0.6.0 typing_extensions==4.16.0)
-PY_BENCH_PACKAGES=(opencv-python-headless==4.12.0.88)
+PY_BENCH_PACKAGES=(opencv-python-headless==4.12.0.88 onnxruntime==1.32.0 flatbuffers==25.12.19 packaging==26.4)
 BENCH=0
 for arg in "$@"; do
   case "$arg" in

@@ -1,0 +1,181 @@
+//! Helpers shared by the benchmarks: the repository, the pedestrian clip, decoded frames,
+//! bare ONNX Runtime, child processes that are killed when dropped, and an RTSP server.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use edgesight::config::ModelConfig;
+use edgesight::detector::read_verified;
+use edgesight::frame::Frame;
+use edgesight::infer::onnx::OnnxBackend;
+use edgesight::infer::{Backend, InputData};
+use edgesight::preprocess::{
+    ChannelOrder, ElementType, InputSpec, Layout, Resize, TensorSlot, preprocess_into,
+};
+use gstreamer as gst;
+use gstreamer::prelude::*;
+use gstreamer_app as gst_app;
+
+pub fn env_or(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn clip() -> PathBuf {
+    [
+        repo().join("../shared/media/vtest.mp4"),
+        repo().join(".deps/media/vtest.mp4"),
+    ]
+    .into_iter()
+    .find(|p| p.is_file())
+    .expect("pedestrian clip missing: run `make setup`")
+}
+
+/// Decodes the first `n` frames of `path` to packed RGB.
+pub fn decode_frames(path: &Path, n: usize) -> Vec<Frame> {
+    gst::init().expect("gstreamer");
+    let pipeline = gst::parse::launch(&format!(
+        "filesrc location=\"{}\" ! decodebin ! videoconvert ! video/x-raw,format=RGB ! appsink name=sink sync=false max-buffers=4",
+        path.display()
+    ))
+    .expect("pipeline")
+    .downcast::<gst::Pipeline>()
+    .expect("a pipeline");
+    let sink = pipeline
+        .by_name("sink")
+        .expect("sink")
+        .downcast::<gst_app::AppSink>()
+        .expect("appsink");
+    pipeline.set_state(gst::State::Playing).expect("play");
+    let mut frames = Vec::with_capacity(n);
+    while frames.len() < n {
+        let Ok(sample) = sink.pull_sample() else {
+            break;
+        };
+        let info =
+            gstreamer_video::VideoInfo::from_caps(sample.caps().expect("caps")).expect("info");
+        let map = sample
+            .buffer()
+            .expect("buffer")
+            .map_readable()
+            .expect("map");
+        let (w, h, stride) = (
+            info.width() as usize,
+            info.height() as usize,
+            info.stride()[0] as usize,
+        );
+        let mut rgb = Vec::with_capacity(w * h * 3);
+        for row in 0..h {
+            rgb.extend_from_slice(&map[row * stride..row * stride + w * 3]);
+        }
+        frames.push(Frame::from_rgb(w as u32, h as u32, rgb));
+    }
+    pipeline.set_state(gst::State::Null).expect("stop");
+    frames
+}
+
+pub fn ms_per(elapsed: Duration, n: usize) -> f64 {
+    elapsed.as_secs_f64() * 1000.0 / n as f64
+}
+
+/// ms/frame of ONNX Runtime alone on tensors prepared beforehand, with `threads` intra-op threads.
+pub fn bare_onnxruntime(model: &ModelConfig, frames: &[Frame], threads: usize) -> f64 {
+    let (bytes, _) = read_verified(model).expect("model");
+    let mut backend =
+        OnnxBackend::load(&repo(), &model.path, &bytes, threads).expect("onnxruntime");
+    let spec = InputSpec {
+        width: 300,
+        height: 300,
+        layout: Layout::Nhwc,
+        order: ChannelOrder::Rgb,
+        dtype: ElementType::U8,
+        resize: Resize::Stretch,
+        mean: [0.0; 3],
+        std: [1.0; 3],
+    };
+    let tensors: Vec<Vec<u8>> = frames
+        .iter()
+        .map(|f| {
+            let mut t = vec![0u8; spec.elements()];
+            preprocess_into(f.view(), &spec, TensorSlot::U8(&mut t)).expect("preprocess");
+            t
+        })
+        .collect();
+    let shape = [1i64, 300, 300, 3];
+    backend
+        .run(InputData::U8(&tensors[0]), &shape)
+        .expect("warm-up");
+    let t0 = Instant::now();
+    for t in &tensors {
+        backend.run(InputData::U8(t), &shape).expect("run");
+    }
+    ms_per(t0.elapsed(), tensors.len())
+}
+
+/// A child process, killed when dropped.
+pub struct Killed(pub Child);
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The first line of the child's stdout (or stderr) that contains `needle`.
+pub fn first_line_with(child: &mut Child, stderr: bool, needle: &str) -> String {
+    let reader: Box<dyn std::io::Read + Send> = if stderr {
+        Box::new(child.stderr.take().expect("stderr"))
+    } else {
+        Box::new(child.stdout.take().expect("stdout"))
+    };
+    let needle = needle.to_string();
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    std::thread::spawn(move || {
+        let mut sent = false;
+        for line in BufReader::new(reader).lines().map_while(Result::ok) {
+            if !sent && line.contains(&needle) {
+                let _ = tx.send(line);
+                sent = true;
+            }
+        }
+    });
+    rx.recv_timeout(Duration::from_secs(60))
+        .expect("child started")
+}
+
+pub fn get_json(url: &str) -> serde_json::Value {
+    reqwest::blocking::get(url)
+        .expect("GET")
+        .json()
+        .expect("json")
+}
+
+/// Starts `edgesight serve-rtsp` on `clip` (a free port); returns it and its URL.
+pub fn serve_rtsp(clip: &Path) -> (Killed, String) {
+    let mut server = Command::new(env!("CARGO_BIN_EXE_edgesight"))
+        .args([
+            "serve-rtsp",
+            clip.to_str().expect("utf-8"),
+            "--port",
+            "0",
+            "--mount",
+            "/clip",
+        ])
+        .stdout(Stdio::piped())
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("serve-rtsp");
+    let url = first_line_with(&mut server, false, "ready ")
+        .trim_start_matches("ready ")
+        .to_string();
+    (Killed(server), url)
+}

@@ -1,0 +1,203 @@
+//! Benchmark (not a test): edgesight against the analysis loop a user would write in Python, on
+//! the same RTSP streams and model, with bare inference measured in the same run.
+//!
+//! Setup: one `edgesight serve-rtsp` process (its own process, as a camera would be) serves the
+//! pedestrian clip (768x576, 10 fps, H.264); `BENCH_CAMERAS` (12) cameras read it, so 120
+//! frames/s are offered. Then, one after the other, for `BENCH_SECONDS` (30) each after a
+//! warm-up:
+//! 1. bare inference: ONNX Runtime alone on tensors prepared beforehand, with the appliance's
+//!    thread setting (`model.threads`, the default) — the ceiling;
+//! 2. edgesight: `edgesight run` with the cameras at `detect_fps = 10` (every offered frame
+//!    wanted), `--print-detections` (one JSON line per analysed frame, with `latency_ms`: frame
+//!    out of the decoder → detections and events published);
+//! 3. the Python loop (`scripts/bench/baseline_loop.py`: OpenCV capture threads keeping the
+//!    newest frame, ONNX Runtime, NumPy; same model, same threads), latency from `cap.read()`
+//!    returning to detections ready.
+//! Prints one table of ratios. Needs `make bench-setup` (OpenCV, NumPy and onnxruntime for
+//! Python, into `.deps/python/`). Run: `cargo bench --bench vs_python`.
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use edgesight::config::Config;
+use support::{Killed, bare_onnxruntime, clip, decode_frames, env_or, first_line_with, repo};
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+/// Frames analysed per second and sorted latencies (ms) of edgesight over `seconds`.
+fn edgesight(
+    url: &str,
+    cameras: usize,
+    threads: usize,
+    warmup: u64,
+    seconds: u64,
+) -> (f64, Vec<f64>, f64) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let model = Config::demo(&repo()).expect("demo").model;
+    let mut text = format!(
+        "[http]\nbind = \"127.0.0.1:0\"\n[model]\npath = {:?}\nfamily = \"ssd\"\nlabels = {:?}\nthreads = {threads}\nbackends = [\"cpu\"]\n[store]\npath = {:?}\n",
+        model.path,
+        model.labels,
+        dir.path().join("data")
+    );
+    for i in 0..cameras {
+        text.push_str(&format!(
+            "[[cameras]]\nname = \"cam{i}\"\nurl = \"{url}\"\ndetect_fps = 10\n"
+        ));
+    }
+    let config = dir.path().join("bench.toml");
+    std::fs::write(&config, text).expect("config");
+    let mut app = Command::new(env!("CARGO_BIN_EXE_edgesight"))
+        .args(["run", "--print-detections", "--config"])
+        .arg(&config)
+        .env("EDGESIGHT_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("edgesight run");
+    let stdout = app.stdout.take().expect("stdout");
+    let app = Killed(app);
+    let window: Arc<Mutex<(Option<Instant>, Vec<f64>)>> = Arc::new(Mutex::new((None, Vec::new())));
+    let reader = {
+        let window = window.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let mut w = window.lock().expect("lock");
+                if w.0.is_some()
+                    && let Ok(v) = serde_json::from_str::<serde_json::Value>(&line)
+                    && let Some(l) = v["latency_ms"].as_f64()
+                {
+                    w.1.push(l);
+                }
+            }
+        })
+    };
+    std::thread::sleep(Duration::from_secs(warmup));
+    let cpu0 = cpu_seconds(app.0.id());
+    window.lock().expect("lock").0 = Some(Instant::now());
+    std::thread::sleep(Duration::from_secs(seconds));
+    let (started, mut latencies) = {
+        let mut w = window.lock().expect("lock");
+        (w.0.take().expect("started"), std::mem::take(&mut w.1))
+    };
+    let cores = (cpu_seconds(app.0.id()) - cpu0) / started.elapsed().as_secs_f64();
+    drop(app);
+    let _ = reader.join();
+    let fps = latencies.len() as f64 / started.elapsed().as_secs_f64();
+    latencies.sort_by(f64::total_cmp);
+    (fps, latencies, cores)
+}
+
+/// utime + stime of a process, seconds.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let ticks = 100.0; // USER_HZ on Linux
+    f.get(11..13)
+        .map(|v| v.iter().filter_map(|x| x.parse::<f64>().ok()).sum::<f64>() / ticks)
+        .unwrap_or(0.0)
+}
+
+/// The Python loop's JSON summary.
+fn python(
+    url: &str,
+    cameras: usize,
+    threads: usize,
+    warmup: u64,
+    seconds: u64,
+) -> serde_json::Value {
+    let model = Config::demo(&repo()).expect("demo").model;
+    let script = repo().join("scripts/bench/baseline_loop.py");
+    let mut cmd = Command::new("python3");
+    cmd.arg(&script)
+        .arg("--model")
+        .arg(&model.path)
+        .args([
+            "--seconds",
+            &seconds.to_string(),
+            "--warmup",
+            &warmup.to_string(),
+        ])
+        .args(["--threads", &threads.to_string()])
+        .env("PYTHONPATH", repo().join(".deps/python"))
+        .stdout(Stdio::piped());
+    for _ in 0..cameras {
+        cmd.args(["--url", url]);
+    }
+    let mut child = cmd.spawn().expect("python3");
+    let line = first_line_with(&mut child, false, "analysed_fps");
+    let _ = child.wait();
+    serde_json::from_str(&line).expect("python summary JSON")
+}
+
+fn main() {
+    let cameras = env_or("BENCH_CAMERAS", 12) as usize;
+    let seconds = env_or("BENCH_SECONDS", 30);
+    let warmup = 8;
+    let threads = edgesight::config::default_threads();
+    let python_ready = Command::new("python3")
+        .args(["-c", "import cv2, numpy, onnxruntime"])
+        .env("PYTHONPATH", repo().join(".deps/python"))
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        python_ready,
+        "the Python baseline needs OpenCV, NumPy and onnxruntime in .deps/python: run `make bench-setup`"
+    );
+
+    let frames = decode_frames(&clip(), 100);
+    let model = Config::demo(&repo()).expect("demo").model;
+    let bare_ms = bare_onnxruntime(&model, &frames, threads);
+    let bare_fps = 1000.0 / bare_ms;
+
+    let (_server, url) = support::serve_rtsp(&clip());
+    let (fps, latencies, cores) = edgesight(&url, cameras, threads, warmup, seconds);
+    let py = python(&url, cameras, threads, warmup, seconds);
+    let py_fps = py["analysed_fps"].as_f64().unwrap_or(f64::NAN);
+    let py_p50 = py["latency_p50_ms"].as_f64().unwrap_or(f64::NAN);
+    let py_p99 = py["latency_p99_ms"].as_f64().unwrap_or(f64::NAN);
+    let (p50, p99) = (percentile(&latencies, 0.5), percentile(&latencies, 0.99));
+
+    println!(
+        "edgesight vs the Python loop: {cameras} RTSP cameras × 10 fps (768x576 H.264), bundled SSD int8, {threads} inference threads, {seconds} s each after {warmup} s warm-up, {} CPU cores",
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    println!();
+    println!("| measure | value | ratio | target |");
+    println!("|---|---|---|---|");
+    println!(
+        "| bare inference (ONNX Runtime alone, {threads} threads) | {bare_fps:.1} frames/s ({bare_ms:.2} ms) | 1.00 | |"
+    );
+    println!(
+        "| edgesight, frames analysed (offered {}) | {fps:.1} frames/s ({cores:.2} cores) | {:.2} of bare | ≥ 0.85 |",
+        cameras * 10,
+        fps / bare_fps
+    );
+    println!(
+        "| Python loop, frames analysed (grabbed {:.1}/s) | {py_fps:.1} frames/s | {:.2} of bare | |",
+        py["grabbed_fps"].as_f64().unwrap_or(f64::NAN),
+        py_fps / bare_fps
+    );
+    println!(
+        "| edgesight / Python, frames analysed | | {:.2} | ≥ 1.2 |",
+        fps / py_fps
+    );
+    println!(
+        "| latency p50, edgesight / Python | {p50:.0} / {py_p50:.0} ms | {:.2} | |",
+        p50 / py_p50
+    );
+    println!(
+        "| latency p99, edgesight / Python | {p99:.0} / {py_p99:.0} ms | {:.2} | ≤ 0.5 |",
+        p99 / py_p99
+    );
+}
