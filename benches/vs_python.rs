@@ -144,7 +144,7 @@ fn main() {
     let cameras = env_or("BENCH_CAMERAS", 12) as usize;
     let seconds = env_or("BENCH_SECONDS", 30);
     let warmup = 8;
-    let threads = edgesight::config::default_threads();
+    let threads = Config::demo(&repo()).expect("demo").model.threads;
     let python_ready = Command::new("python3")
         .args(["-c", "import cv2, numpy, onnxruntime"])
         .env("PYTHONPATH", repo().join(".deps/python"))
