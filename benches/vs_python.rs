@@ -13,6 +13,7 @@
 //! 3. the Python loop (`scripts/bench/baseline_loop.py`: OpenCV capture threads keeping the
 //!    newest frame, ONNX Runtime, NumPy; same model, same threads), latency from `cap.read()`
 //!    returning to detections ready.
+//!
 //! Prints one table of ratios. Needs `make bench-setup` (OpenCV, NumPy and onnxruntime for
 //! Python, into `.deps/python/`). Run: `cargo bench --bench vs_python`.
 
