@@ -121,7 +121,7 @@ impl Analysis {
                 batcher = self.batcher();
                 batcher.sync(&schedule_of(&cameras), now);
             }
-            match batcher.next(now, |i| cameras[i].slot.has_frame()) {
+            match batcher.next(now, |i| cameras[i].slot.frame_at()) {
                 Next::Run(batch) => {
                     let frames = batch
                         .iter()

@@ -128,10 +128,16 @@ impl FrameSlot {
 
     /// Whether a frame is waiting.
     pub fn has_frame(&self) -> bool {
+        self.frame_at().is_some()
+    }
+
+    /// When the waiting frame (if any) arrived.
+    pub fn frame_at(&self) -> Option<Instant> {
         self.frame
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .is_some()
+            .as_ref()
+            .map(|f| f.received_at)
     }
 
     /// Frames put so far.

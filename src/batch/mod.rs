@@ -1,8 +1,8 @@
 //! Scheduler + batcher: which cameras' newest frames are analysed next, together.
 //!
 //! Each camera is due once per `1 / detect_fps` ([`Scheduler`]). A batch is the due cameras
-//! that have a new frame, in round-robin order from the camera after the last one served, so no
-//! camera starves another, up to `max_batch` frames. When fewer are ready and another camera
+//! that have a new frame, freshest and most overdue first (no camera starves another), up to
+//! `max_batch` frames. When fewer are ready and another camera
 //! will be due soon, the batcher waits for it, but never more than `max_wait` after the first
 //! frame of the batch was ready. With `max_batch = 1` (models with a fixed batch of one) it
 //! never waits.
@@ -59,10 +59,10 @@ impl Batcher {
         self.max_batch
     }
 
-    /// Decides at `now`; `has_frame(i)` says whether camera `i` has a new frame waiting.
-    /// A returned batch is recorded as served.
-    pub fn next(&mut self, now: Instant, has_frame: impl Fn(usize) -> bool) -> Next {
-        let ready = self.scheduler.ready(now, self.max_batch, &has_frame);
+    /// Decides at `now`; `frame_at(i)` is when camera `i`'s waiting frame arrived (`None`
+    /// without one). A returned batch is recorded as served.
+    pub fn next(&mut self, now: Instant, frame_at: impl Fn(usize) -> Option<Instant>) -> Next {
+        let ready = self.scheduler.ready(now, self.max_batch, &frame_at);
         if ready.is_empty() {
             self.first_ready = None;
             let wake = self.scheduler.next_deadline(now).unwrap_or(now + IDLE);
@@ -79,7 +79,7 @@ impl Batcher {
                 .map_or(deadline, |t| t.min(deadline));
             return Next::Wait(wake);
         }
-        let batch = self.scheduler.pick_many(now, self.max_batch, has_frame);
+        let batch = self.scheduler.pick_many(now, self.max_batch, frame_at);
         for &i in &batch {
             self.scheduler.served(i, now);
         }
