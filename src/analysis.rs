@@ -21,10 +21,11 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::Receiver;
 
 use crate::batch::{Batcher, Next};
-use crate::cameras::{CameraRecord, CameraSet, FrameResult};
+use crate::cameras::{CameraRecord, CameraSet, FrameResult, SceneStats};
 use crate::detector::Detector;
 use crate::events::{CameraEvents, EventBus};
 use crate::frame::{Frame, unix_ms};
+use crate::latency::StageTimes;
 
 /// How often the per-camera summary is logged.
 const SUMMARY_EVERY: Duration = Duration::from_secs(5);
@@ -166,8 +167,9 @@ impl Analysis {
     }
 
     fn analyse(&mut self, camera: &CameraRecord, frame: Frame) {
-        let mut detections = match self.detector.detect(frame.view()) {
-            Ok((detections, _timings)) => detections,
+        let queue_ms = frame.received_at.elapsed().as_secs_f64() * 1e3;
+        let (mut detections, timings) = match self.detector.detect(frame.view()) {
+            Ok(found) => found,
             Err(e) => {
                 let failures = camera.count_failure();
                 if failures.is_power_of_two() {
@@ -190,29 +192,48 @@ impl Analysis {
             Some(scene) => {
                 scene.last_frame = Instant::now();
                 scene.size = (width, height);
-                scene
-                    .events
-                    .observe(&detections, width, height, frame.timestamp_ms)
+                let observation =
+                    scene
+                        .events
+                        .observe(&detections, width, height, frame.timestamp_ms);
+                camera.set_scene_stats(SceneStats {
+                    tracker: scene.events.tracker_stats().clone(),
+                    rules: scene.events.rules_stats(),
+                });
+                observation
             }
             None => Default::default(),
         };
+        let handed = Instant::now();
         for change in observation.changes {
             self.bus.publish(change, Some(&frame));
         }
-        let result = FrameResult {
+        let total = frame.received_at.elapsed().as_secs_f64() * 1e3;
+        let stages = StageTimes {
+            queue_ms,
+            preprocess_ms: timings.preprocess_ms,
+            infer_ms: timings.infer_ms,
+            postprocess_ms: timings.postprocess_ms,
+            track_ms: observation.track_ms,
+            rules_ms: observation.rules_ms + handed.elapsed().as_secs_f64() * 1e3,
+            total_ms: total,
+        };
+        let result = Arc::new(FrameResult {
             camera: camera.name().to_string(),
             frame: frame.seq,
             timestamp_ms: frame.timestamp_ms,
             width,
             height,
-            latency_ms: (frame.received_at.elapsed().as_secs_f64() * 1e4).round() / 10.0,
+            latency_ms: (total * 10.0).round() / 10.0,
+            stages: stages.rounded(),
             detections,
             tracks: observation.tracks,
-        };
+        });
         if self.options.print_detections {
             print_line(&result);
         }
-        camera.publish(result);
+        camera.publish(result.clone(), frame);
+        self.bus.publish_frame(result);
     }
 }
 
