@@ -107,6 +107,7 @@ pub fn run(opts: RunOptions) -> Result<(), AppError> {
     gstreamer::init().map_err(|e| AppError::Gstreamer(e.to_string()))?;
     let detector = Detector::load(&config.model, &home)?;
     let model = detector.info().clone();
+    let labels = detector.label_names();
     tracing::info!(
         "model {} ({}, {}x{}, sha256 {}…) on {}",
         model.path,
@@ -131,6 +132,7 @@ pub fn run(opts: RunOptions) -> Result<(), AppError> {
     let control = Control::new(fleet, config.file.clone(), config.base.clone());
     let (store, store_writer) = Store::open(&config.store)?;
     tracing::info!("events stored in {}", store.data_dir().display());
+    let auth = load_auth(&config, store.data_dir())?;
     let bus = Arc::new(EventBus::new(
         opts.print_events,
         Some(Box::new(store_writer.clone())),
@@ -154,16 +156,20 @@ pub fn run(opts: RunOptions) -> Result<(), AppError> {
         .enable_all()
         .build()
         .map_err(|e| AppError::Io(format!("cannot start the async runtime: {e}")))?;
-    let state = Arc::new(ApiState {
-        control: control.clone(),
-        store: StoreAccess {
+    let bind = config.http.bind;
+    let state = Arc::new(ApiState::new(
+        control.clone(),
+        StoreAccess {
             data_dir: store.data_dir().to_path_buf(),
             writer: store_writer,
         },
-        bus: bus.clone(),
+        bus.clone(),
         model,
-        started: Instant::now(),
-    });
+        labels,
+        config,
+        Arc::new(auth),
+    ));
+    let api = state.clone();
     // Ordered drain, run when the first signal arrives: ingest → analysis → replay children;
     // the web server stops last so health stays readable while draining.
     let drain = move || {
@@ -180,7 +186,7 @@ pub fn run(opts: RunOptions) -> Result<(), AppError> {
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let mut server = tokio::spawn(http::serve(
             state,
-            config.http.bind,
+            bind,
             async move {
                 let _ = stop_rx.await;
             },
@@ -190,8 +196,7 @@ pub fn run(opts: RunOptions) -> Result<(), AppError> {
             result = &mut server => match result {
                 Ok(Ok(())) => Ok(()),
                 Ok(Err(e)) => Err(AppError::Io(format!(
-                    "cannot serve on {}: {e}; fix `http.bind` or pass --http ADDR",
-                    config.http.bind
+                    "cannot serve on {bind}: {e}; fix `http.bind` or pass --http ADDR"
                 ))),
                 Err(e) => Err(AppError::Io(format!("web server failed: {e}"))),
             },
@@ -206,6 +211,7 @@ pub fn run(opts: RunOptions) -> Result<(), AppError> {
             }
         };
         let _ = tokio::task::spawn_blocking(drain).await;
+        api.close();
         let _ = stop_tx.send(());
         let _ = tokio::time::timeout(Duration::from_secs(2), server).await;
         outcome
@@ -213,6 +219,36 @@ pub fn run(opts: RunOptions) -> Result<(), AppError> {
     runtime.shutdown_timeout(Duration::from_secs(2));
     tracing::info!("stopped");
     served
+}
+
+/// Sets up the API token; a generated one is printed here, once.
+fn load_auth(config: &Config, data_dir: &Path) -> Result<http::auth::Auth, AppError> {
+    use http::auth::{Auth, TokenSource};
+    let (auth, source) =
+        Auth::load(&config.http, data_dir).map_err(|e| AppError::Io(e.to_string()))?;
+    let reads = if auth.reads_need_token() {
+        "every API call"
+    } else {
+        "changes (reads are open: bound to loopback)"
+    };
+    match source {
+        TokenSource::Env => tracing::info!(
+            "API token from {}; required for {reads}",
+            http::auth::TOKEN_ENV
+        ),
+        TokenSource::Config => {
+            tracing::info!("API token from http.token; required for {reads}")
+        }
+        TokenSource::Stored(path) => tracing::info!(
+            "API token: the one generated earlier (its sha256 is in {}; delete that file for a new one); required for {reads}",
+            path.display()
+        ),
+        TokenSource::Generated { token, path } => tracing::warn!(
+            "API token generated: {token} — shown only now; keep it (the console asks for it). Its sha256 is in {}; required for {reads}",
+            path.display()
+        ),
+    }
+    Ok(auth)
 }
 
 async fn shutdown_signal() -> &'static str {

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 pub use persist::{PersistError, remove_camera, upsert_camera};
 pub use raw::CameraSpec;
-pub use validate::{validate, validate_camera};
+pub use validate::{MIN_TOKEN_LEN, check_token, validate, validate_camera};
 
 /// The embedded default configuration: the demo camera and the bundled detector.
 pub const DEMO_TOML: &str = include_str!("../../configs/demo.toml");
@@ -44,6 +44,25 @@ pub struct Config {
 #[derive(Clone, Debug, PartialEq)]
 pub struct HttpConfig {
     pub bind: SocketAddr,
+    /// The configured API token (environment substituted); `None` when the token comes from
+    /// `EDGESIGHT_API_TOKEN` or the data folder (see `http::auth`).
+    pub token: Option<Secret>,
+    /// Reads need the token (mutations always do).
+    pub require_token_for_reads: bool,
+    /// Most MJPEG streams served at once.
+    pub max_streams: usize,
+    /// Most WebSocket clients at once.
+    pub max_live_clients: usize,
+}
+
+/// A secret string; `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
 }
 
 /// Which output decoder a model needs.

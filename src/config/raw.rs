@@ -22,6 +22,17 @@ pub struct RawConfig {
 pub struct RawHttp {
     /// Address and port of the web console and API, e.g. "127.0.0.1:8080".
     pub bind: Option<String>,
+    /// The API token (at least 16 characters; `${ENV_VAR}` keeps it out of the file). Without
+    /// one (and without `EDGESIGHT_API_TOKEN`), a token is generated at first start, printed
+    /// once to the log, and its sha256 kept in the data folder.
+    pub token: Option<String>,
+    /// Whether reads (GET) need the token too. Default: true unless `bind` is a loopback
+    /// address. Mutating calls always need it.
+    pub require_token_for_reads: Option<bool>,
+    /// Most MJPEG streams served at once (default 8).
+    pub max_streams: Option<usize>,
+    /// Most WebSocket clients at once (default 16).
+    pub max_live_clients: Option<usize>,
 }
 
 #[derive(Debug, Deserialize)]

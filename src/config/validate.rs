@@ -2,14 +2,16 @@
 //! in the config are checked when they are opened, with their own clear errors).
 
 use std::collections::HashSet;
+use std::net::SocketAddr;
 use std::path::Path;
 
 use std::time::Duration;
 
+use super::raw::RawHttp;
 use super::raw::{CameraSpec, RawConfig, RawModel, RawRtspReplay};
 use super::{
     CameraConfig, Config, ConfigError, Credentials, HttpConfig, ModelConfig, ModelFamily,
-    RtspReplayConfig, RtspTransport, SourceUrl,
+    RtspReplayConfig, RtspTransport, Secret, SourceUrl,
 };
 
 /// Default bind address of the console and API.
@@ -18,7 +20,7 @@ pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
 /// Checks a raw config and fills in defaults. `base` resolves relative paths.
 pub fn validate(raw: RawConfig, source: &str, base: &Path) -> Result<Config, ConfigError> {
     let bind_text = raw.http.bind.as_deref().unwrap_or(DEFAULT_BIND);
-    let bind = bind_text.parse().map_err(|_| {
+    let bind: SocketAddr = bind_text.parse().map_err(|_| {
         ConfigError::new(
             source,
             "http.bind",
@@ -26,6 +28,7 @@ pub fn validate(raw: RawConfig, source: &str, base: &Path) -> Result<Config, Con
         )
         .fix("write it like \"127.0.0.1:8080\" or \"0.0.0.0:8080\"")
     })?;
+    let http = validate_http(raw.http, bind, source)?;
     let model = match raw.model {
         Some(m) => validate_model(m, source, base)?,
         None => {
@@ -65,11 +68,72 @@ pub fn validate(raw: RawConfig, source: &str, base: &Path) -> Result<Config, Con
         store,
         file: None,
         base: base.to_path_buf(),
-        http: HttpConfig { bind },
+        http,
         model,
         cameras,
         rtsp_replay,
     })
+}
+
+/// Shortest API token accepted.
+pub const MIN_TOKEN_LEN: usize = 16;
+/// Largest `max_streams` / `max_live_clients` accepted.
+const MAX_CLIENTS: usize = 1024;
+
+fn validate_http(h: RawHttp, bind: SocketAddr, source: &str) -> Result<HttpConfig, ConfigError> {
+    let token = match &h.token {
+        None => None,
+        Some(text) => {
+            let token = substitute_env(text).map_err(|var| {
+                ConfigError::new(
+                    source,
+                    "http.token",
+                    format!("environment variable `{var}` is not set"),
+                )
+                .fix(format!(
+                    "set {var}, or remove `token` to use a generated one"
+                ))
+            })?;
+            check_token(&token).map_err(|problem| {
+                ConfigError::new(source, "http.token", problem)
+                    .fix("use a long random string, e.g. the output of `openssl rand -hex 20`")
+            })?;
+            Some(Secret(token))
+        }
+    };
+    let clients = |field: &str, v: Option<usize>, default: usize| match v.unwrap_or(default) {
+        n @ 1..=MAX_CLIENTS => Ok(n),
+        n => Err(ConfigError::new(
+            source,
+            format!("http.{field}"),
+            format!("{n} is out of range"),
+        )
+        .fix(format!("use 1 to {MAX_CLIENTS}, e.g. {default}"))),
+    };
+    Ok(HttpConfig {
+        bind,
+        token,
+        require_token_for_reads: h
+            .require_token_for_reads
+            .unwrap_or(!bind.ip().is_loopback()),
+        max_streams: clients("max_streams", h.max_streams, 8)?,
+        max_live_clients: clients("max_live_clients", h.max_live_clients, 16)?,
+    })
+}
+
+/// Whether `token` is usable as an API token: long enough, printable ASCII without spaces (it
+/// travels in an HTTP header).
+pub fn check_token(token: &str) -> Result<(), String> {
+    if token.len() < MIN_TOKEN_LEN {
+        return Err(format!(
+            "the token has {} characters; use at least {MIN_TOKEN_LEN}",
+            token.len()
+        ));
+    }
+    if !token.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err("the token has spaces or characters outside printable ASCII".into());
+    }
+    Ok(())
 }
 
 fn validate_model(m: RawModel, source: &str, base: &Path) -> Result<ModelConfig, ConfigError> {

@@ -1,13 +1,25 @@
 //! The web server (warp): the JSON API under `/api/`, Prometheus metrics at `/metrics`, and the
-//! console page from `web/`, embedded into the binary.
+//! console from `web/`, embedded into the binary (`console.rs`).
 //!
-//! Routes: `GET /api/health`, the camera routes (`cameras.rs`), the event routes
-//! (`events.rs`), `GET /metrics`, `GET /` (console). Errors are JSON `{"error": {"code", "message"}}` with a stable code; bodies are
-//! limited to [`MAX_BODY_BYTES`]. Read handlers only read shared state; they never wait on ingest
-//! or analysis.
+//! Routes: `GET /api/health`, the camera routes (`cameras.rs`), frames as JPEG and MJPEG
+//! (`frames.rs`), the event routes (`events.rs`), the WebSocket (`live.rs`), statistics
+//! (`stats.rs`), config (`config_api.rs`), model info (`model.rs`), the OpenAPI document
+//! (`openapi.rs`), `GET /metrics`. Every API route sits behind the token guard (`auth.rs`).
+//! Errors are JSON `{"error": {"code", "message"}}` with a stable code; JSON bodies are limited
+//! to [`MAX_BODY_BYTES`], config bodies to [`MAX_CONFIG_BYTES`]. Read handlers only read shared
+//! state; they never wait on ingest or analysis. Long-lived replies (MJPEG, WebSocket) end when
+//! [`ApiState::close`] is called, so shutdown does not wait on them.
 
+pub mod auth;
 mod cameras;
+mod config_api;
+mod console;
 mod events;
+mod frames;
+mod live;
+mod model;
+mod openapi;
+mod stats;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -15,20 +27,20 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use serde::Serialize;
+use warp::filters::BoxedFilter;
 use warp::http::StatusCode;
 use warp::reply::Response;
 use warp::{Filter, Reply};
 
 use crate::cameras::{CameraSet, CameraState};
+use crate::config::Config;
 use crate::control::Control;
 use crate::detector::ModelInfo;
 
-const INDEX_HTML: &str = include_str!("../../web/index.html");
-const APP_JS: &str = include_str!("../../web/app.js");
-const STYLE_CSS: &str = include_str!("../../web/style.css");
-
-/// Largest request body accepted, in bytes.
+/// Largest JSON request body accepted, in bytes.
 pub const MAX_BODY_BYTES: u64 = 64 * 1024;
+/// Largest config (TOML) body accepted by `/api/config/validate` and `/api/config/apply`.
+pub const MAX_CONFIG_BYTES: u64 = 256 * 1024;
 
 /// How the API reaches the event store.
 pub struct StoreAccess {
@@ -44,12 +56,58 @@ pub struct ApiState {
     pub store: StoreAccess,
     pub bus: Arc<crate::events::EventBus>,
     pub model: ModelInfo,
+    /// The model's label names, in class-id order.
+    pub labels: Vec<String>,
+    /// The configuration the appliance started with (cameras change at run time; see
+    /// [`ApiState::cameras`]).
+    pub config: Config,
+    pub auth: Arc<auth::Auth>,
     pub started: Instant,
+    media: frames::Media,
+    live: live::Live,
+    closing: tokio::sync::watch::Sender<bool>,
 }
 
 impl ApiState {
+    pub fn new(
+        control: Arc<Control>,
+        store: StoreAccess,
+        bus: Arc<crate::events::EventBus>,
+        model: ModelInfo,
+        labels: Vec<String>,
+        config: Config,
+        auth: Arc<auth::Auth>,
+    ) -> Self {
+        Self {
+            media: frames::Media::new(config.http.max_streams),
+            live: live::Live::new(config.http.max_live_clients),
+            control,
+            store,
+            bus,
+            model,
+            labels,
+            config,
+            auth,
+            started: Instant::now(),
+            closing: tokio::sync::watch::channel(false).0,
+        }
+    }
+
     pub fn cameras(&self) -> &Arc<CameraSet> {
         self.control.cameras()
+    }
+
+    /// Ends long-lived replies (MJPEG streams, WebSockets); call before stopping the server.
+    pub fn close(&self) {
+        self.closing.send_replace(true);
+    }
+
+    /// Completes once [`ApiState::close`] was called.
+    fn closed(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut rx = self.closing.subscribe();
+        async move {
+            let _ = rx.wait_for(|closing| *closing).await;
+        }
     }
 }
 
@@ -91,7 +149,7 @@ pub fn error_reply(status: StatusCode, code: &str, message: String) -> Response 
     warp::reply::with_status(warp::reply::json(&body), status).into_response()
 }
 
-/// All routes.
+/// All routes: the console's files, then the API behind the token guard.
 pub fn routes(
     state: Arc<ApiState>,
 ) -> impl Filter<Extract = (Response,), Error = Infallible> + Clone + Send + Sync + 'static {
@@ -128,33 +186,30 @@ pub fn routes(
             .into_response()
         });
 
-    let index = warp::get().and(warp::path::end()).map(|| {
-        warp::reply::with_header(INDEX_HTML, "content-type", "text/html; charset=utf-8")
-            .into_response()
-    });
-    let app_js = warp::get()
-        .and(warp::path("app.js"))
-        .and(warp::path::end())
-        .map(|| {
-            warp::reply::with_header(APP_JS, "content-type", "text/javascript").into_response()
-        });
-    let style = warp::get()
-        .and(warp::path("style.css"))
-        .and(warp::path::end())
-        .map(|| warp::reply::with_header(STYLE_CSS, "content-type", "text/css").into_response());
+    let api: BoxedFilter<(Response,)> = health
+        .boxed()
+        .or(cameras::routes(state.clone()).boxed())
+        .unify()
+        .or(frames::routes(state.clone()).boxed())
+        .unify()
+        .or(events::routes(state.clone()).boxed())
+        .unify()
+        .or(live::routes(state.clone()).boxed())
+        .unify()
+        .or(stats::routes(state.clone()).boxed())
+        .unify()
+        .or(config_api::routes(state.clone()).boxed())
+        .unify()
+        .or(model::routes(state.clone()).boxed())
+        .unify()
+        .or(openapi::routes().boxed())
+        .unify()
+        .or(metrics.boxed())
+        .unify()
+        .boxed();
 
-    health
-        .or(cameras::routes(state.clone()))
-        .unify()
-        .or(events::routes(state.clone()))
-        .unify()
-        .or(metrics)
-        .unify()
-        .or(index)
-        .unify()
-        .or(app_js)
-        .unify()
-        .or(style)
+    console::routes()
+        .or(auth::guard(state.auth.clone()).and(api))
         .unify()
         .recover(|rejection: warp::Rejection| async move {
             Ok::<_, Infallible>(rejection_reply(&rejection))
@@ -165,7 +220,20 @@ pub fn routes(
 /// The JSON error for a request no route accepted.
 fn rejection_reply(rejection: &warp::Rejection) -> Response {
     use warp::reject;
-    if rejection.is_not_found() {
+    if let Some(denied) = rejection.find::<auth::Denied>() {
+        let mut reply = error_reply(denied.status, denied.code, denied.message.clone());
+        let headers = reply.headers_mut();
+        if let Some(s) = denied.retry_after_s {
+            headers.insert("retry-after", s.into());
+        }
+        if denied.status == StatusCode::UNAUTHORIZED {
+            headers.insert(
+                "www-authenticate",
+                warp::http::HeaderValue::from_static("Bearer realm=\"edgesight\""),
+            );
+        }
+        reply
+    } else if rejection.is_not_found() {
         error_reply(StatusCode::NOT_FOUND, "not_found", "no such route".into())
     } else if let Some(e) = rejection.find::<warp::filters::body::BodyDeserializeError>() {
         error_reply(
@@ -190,6 +258,12 @@ fn rejection_reply(rejection: &warp::Rejection) -> Response {
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported_media_type",
             "send JSON with Content-Type: application/json".into(),
+        )
+    } else if let Some(e) = rejection.find::<reject::InvalidQuery>() {
+        error_reply(
+            StatusCode::BAD_REQUEST,
+            "bad_query",
+            format!("the query string is not what this route takes: {e}"),
         )
     } else if rejection.find::<reject::MethodNotAllowed>().is_some() {
         error_reply(
