@@ -15,12 +15,28 @@ use warp::{Filter, Reply};
 const FILES: &[(&str, &str, &str)] = &[
     ("index.html", include_str!("../../web/index.html"), HTML),
     ("style.css", include_str!("../../web/style.css"), CSS),
-    ("app.js", include_str!("../../web/app.js"), JS),
+    ("favicon.svg", include_str!("../../web/favicon.svg"), SVG),
+    ("js/app.js", include_str!("../../web/js/app.js"), JS),
+    ("js/api.js", include_str!("../../web/js/api.js"), JS),
+    ("js/store.js", include_str!("../../web/js/store.js"), JS),
+    ("js/ui.js", include_str!("../../web/js/ui.js"), JS),
+    ("js/health.js", include_str!("../../web/js/health.js"), JS),
+    ("js/draw.js", include_str!("../../web/js/draw.js"), JS),
+    ("js/live.js", include_str!("../../web/js/live.js"), JS),
+    ("js/events.js", include_str!("../../web/js/events.js"), JS),
+    ("js/editor.js", include_str!("../../web/js/editor.js"), JS),
+    ("js/charts.js", include_str!("../../web/js/charts.js"), JS),
+    (
+        "js/settings.js",
+        include_str!("../../web/js/settings.js"),
+        JS,
+    ),
 ];
 
 const HTML: &str = "text/html; charset=utf-8";
 const CSS: &str = "text/css; charset=utf-8";
 const JS: &str = "text/javascript; charset=utf-8";
+const SVG: &str = "image/svg+xml";
 
 const CSP: &str = "default-src 'self'; img-src 'self' blob: data:; connect-src 'self'; \
                    style-src 'self'; script-src 'self'; object-src 'none'; base-uri 'none'; \
@@ -64,7 +80,7 @@ mod tests {
     fn every_file_in_web_is_served_and_every_module_import_resolves() {
         let web = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("web");
         let mut on_disk = Vec::new();
-        for dir in [web.clone()] {
+        for dir in [web.clone(), web.join("js")] {
             for entry in std::fs::read_dir(&dir).expect("web folder") {
                 let path = entry.expect("entry").path();
                 if path.is_file() {
