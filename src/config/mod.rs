@@ -47,12 +47,22 @@ pub struct HttpConfig {
     /// The configured API token (environment substituted); `None` when the token comes from
     /// `EDGESIGHT_API_TOKEN` or the data folder (see `http::auth`).
     pub token: Option<Secret>,
-    /// Reads need the token (mutations always do).
-    pub require_token_for_reads: bool,
+    /// Whether reads need the token, as configured; `None` decides by the bind address (see
+    /// [`HttpConfig::reads_need_token`]).
+    pub require_token_for_reads: Option<bool>,
     /// Most MJPEG streams served at once.
     pub max_streams: usize,
     /// Most WebSocket clients at once.
     pub max_live_clients: usize,
+}
+
+impl HttpConfig {
+    /// Whether reads need the token (mutations always do): as configured, else unless `bind`
+    /// is a loopback address. Decided on the final bind (after `--http`).
+    pub fn reads_need_token(&self) -> bool {
+        self.require_token_for_reads
+            .unwrap_or(!self.bind.ip().is_loopback())
+    }
 }
 
 /// A secret string; `Debug` never shows it.

@@ -113,9 +113,7 @@ fn validate_http(h: RawHttp, bind: SocketAddr, source: &str) -> Result<HttpConfi
     Ok(HttpConfig {
         bind,
         token,
-        require_token_for_reads: h
-            .require_token_for_reads
-            .unwrap_or(!bind.ip().is_loopback()),
+        require_token_for_reads: h.require_token_for_reads,
         max_streams: clients("max_streams", h.max_streams, 8)?,
         max_live_clients: clients("max_live_clients", h.max_live_clients, 16)?,
     })
@@ -432,6 +430,22 @@ mod tests {
         assert_eq!(e.field, "cameras[0].detect_fps");
         let e = parse("[http]\nbind = \"localhost\"\n").expect_err("bind");
         assert_eq!(e.field, "http.bind");
+    }
+
+    #[test]
+    fn reads_need_the_token_off_loopback_unless_configured() {
+        let mut c = parse("").expect("valid").http;
+        assert!(!c.reads_need_token(), "127.0.0.1 by default");
+        c.bind = "0.0.0.0:8080".parse().expect("addr");
+        assert!(c.reads_need_token(), "decided on the final bind");
+        c.bind = "[::1]:8080".parse().expect("addr");
+        assert!(!c.reads_need_token());
+        let forced = parse("[http]\nrequire_token_for_reads = true\n")
+            .expect("valid")
+            .http;
+        assert!(forced.reads_need_token());
+        assert_eq!((forced.max_streams, forced.max_live_clients), (8, 16));
+        assert!(forced.token.is_none());
     }
 
     #[test]

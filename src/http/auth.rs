@@ -152,7 +152,7 @@ impl Auth {
         data_dir: &Path,
         env: Option<String>,
     ) -> Result<(Self, TokenSource), AuthError> {
-        let reads = http.require_token_for_reads;
+        let reads = http.reads_need_token();
         if let Some(token) = env
             && !token.is_empty()
         {
