@@ -18,20 +18,23 @@
 //! larger ones close the connection); pings are answered.
 //!
 //! Back-pressure: the analysis thread hands results to two bounded broadcast rings
-//! (`events::bus`, [`crate::events::bus::LIVE_CAPACITY`] messages each) and never waits. Each
-//! client reads the rings at its own pace: its queue is the part of a ring it has not read yet,
-//! at most the ring's size. A client that falls further behind loses the oldest messages,
-//! counted and told in a `dropped` message. A client that takes no data for [`SEND_TIMEOUT`] is
-//! disconnected. At most `http.max_live_clients` clients (503 `too_many_clients` beyond).
-//! Connections end when the server closes.
+//! (`events::bus`, [`crate::events::bus::LIVE_CAPACITY`] messages each) and never waits. For each
+//! client a task reads the rings as they fill and puts what the client asked for into the
+//! client's own queue of at most [`CLIENT_QUEUE`] messages; a second task writes the queue to the
+//! socket at the client's pace. A full queue drops its oldest message. Every message lost
+//! (queue full, or the ring overtaking the reader) is counted and the client is told with a
+//! `dropped` message before the next one it gets. A client that takes no data for
+//! [`SEND_TIMEOUT`] is disconnected. At most `http.max_live_clients` clients (503
+//! `too_many_clients` beyond). Connections end when the server closes.
 
-use std::collections::HashSet;
-use std::sync::Arc;
+use std::collections::{HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use serde::{Deserialize, Serialize};
+use tokio::sync::Notify;
 use tokio::sync::broadcast::error::RecvError;
 use warp::filters::ws::{Message, WebSocket, Ws};
 use warp::http::StatusCode;
@@ -47,6 +50,8 @@ pub const VERSION: u32 = 1;
 pub const MAX_CLIENT_MESSAGE: usize = 4096;
 /// A client that takes nothing for this long is disconnected.
 pub const SEND_TIMEOUT: Duration = Duration::from_secs(30);
+/// Messages queued for one client at most; beyond, the oldest is dropped.
+pub const CLIENT_QUEUE: usize = 64;
 
 /// Clients and counters, shared by all connections.
 pub struct Live {
@@ -199,13 +204,108 @@ struct Dropped {
     messages: u64,
 }
 
+/// One client's outgoing messages: bounded; when full, the oldest goes and is counted.
+struct ClientQueue {
+    messages: Mutex<VecDeque<Message>>,
+    ready: Notify,
+    dropped: AtomicU64,
+}
+
+impl ClientQueue {
+    fn new() -> Self {
+        Self {
+            messages: Mutex::new(VecDeque::with_capacity(CLIENT_QUEUE)),
+            ready: Notify::new(),
+            dropped: AtomicU64::new(0),
+        }
+    }
+
+    /// Queues `message`; returns how many were dropped to make room (0 or 1).
+    fn push(&self, message: Message) -> u64 {
+        let mut messages = self.messages.lock().unwrap_or_else(|p| p.into_inner());
+        let dropped = if messages.len() >= CLIENT_QUEUE {
+            messages.pop_front();
+            1
+        } else {
+            0
+        };
+        messages.push_back(message);
+        drop(messages);
+        self.dropped.fetch_add(dropped, Ordering::Relaxed);
+        self.ready.notify_one();
+        dropped
+    }
+
+    /// Counts messages lost before they reached the queue.
+    fn lost(&self, n: u64) {
+        self.dropped.fetch_add(n, Ordering::Relaxed);
+        self.ready.notify_one();
+    }
+
+    /// Everything queued, preceded by a `dropped` notice when messages were lost since the last
+    /// call.
+    fn take(&self) -> Vec<Message> {
+        let mut out = Vec::new();
+        let missed = self.dropped.swap(0, Ordering::Relaxed);
+        if missed > 0
+            && let Some(notice) = text("dropped", &Dropped { messages: missed })
+        {
+            out.push(notice);
+        }
+        out.extend(
+            self.messages
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .drain(..),
+        );
+        out
+    }
+}
+
+/// Reads the broadcast rings as fast as they fill and queues what the client wants.
+async fn forward(s: Arc<ApiState>, wants: Wants, queue: Arc<ClientQueue>) {
+    let mut frames = s.bus.subscribe_frames();
+    let mut events = s.bus.subscribe();
+    let count = |dropped: u64| {
+        s.live.dropped.fetch_add(dropped, Ordering::Relaxed);
+    };
+    loop {
+        tokio::select! {
+            frame = frames.recv(), if wants.frames => match frame {
+                Ok(f) if wants.camera(&f.camera) => {
+                    if let Some(m) = text("frame", &*f) {
+                        count(queue.push(m));
+                    }
+                }
+                Ok(_) => {}
+                Err(RecvError::Lagged(n)) => {
+                    queue.lost(n);
+                    count(n);
+                }
+                Err(RecvError::Closed) => return,
+            },
+            change = events.recv(), if wants.events => match change {
+                Ok(c) if wants.camera(&c.event.camera) => {
+                    if let Some(m) = text("event", &*c) {
+                        count(queue.push(m));
+                    }
+                }
+                Ok(_) => {}
+                Err(RecvError::Lagged(n)) => {
+                    queue.lost(n);
+                    count(n);
+                }
+                Err(RecvError::Closed) => return,
+            },
+            else => std::future::pending::<()>().await,
+        }
+    }
+}
+
 /// One client's connection, until it closes, falls silent or the server closes.
 async fn session(socket: WebSocket, s: Arc<ApiState>, wants: Wants, _slot: ClientSlot) {
     let (mut tx, mut rx) = socket.split();
-    let mut frames = s.bus.subscribe_frames();
-    let mut events = s.bus.subscribe();
-    let closed = s.closed();
-    tokio::pin!(closed);
+    let queue = Arc::new(ClientQueue::new());
     let hello = Hello {
         version: VERSION,
         cameras: s
@@ -216,24 +316,13 @@ async fn session(socket: WebSocket, s: Arc<ApiState>, wants: Wants, _slot: Clien
             .collect(),
         server_time_ms: unix_ms(),
     };
-    let mut outbox = text("hello", &hello);
-    let mut missed: u64 = 0;
-    loop {
-        if let Some(message) = outbox.take() {
-            if missed > 0 {
-                let notice = text("dropped", &Dropped { messages: missed });
-                s.live.dropped.fetch_add(missed, Ordering::Relaxed);
-                missed = 0;
-                if let Some(notice) = notice
-                    && !send(&mut tx, notice, &s).await
-                {
-                    break;
-                }
-            }
-            if !send(&mut tx, message, &s).await {
-                break;
-            }
-        }
+    if let Some(hello) = text("hello", &hello) {
+        queue.push(hello);
+    }
+    let forwarder = tokio::spawn(forward(s.clone(), wants, queue.clone()));
+    let closed = s.closed();
+    tokio::pin!(closed);
+    'session: loop {
         tokio::select! {
             () = &mut closed => {
                 let _ = tx.send(Message::close()).await;
@@ -243,20 +332,16 @@ async fn session(socket: WebSocket, s: Arc<ApiState>, wants: Wants, _slot: Clien
                 Some(Ok(m)) if !m.is_close() => {}
                 _ => break,
             },
-            frame = frames.recv(), if wants.frames => match frame {
-                Ok(f) if wants.camera(&f.camera) => outbox = text("frame", &*f),
-                Ok(_) => {}
-                Err(RecvError::Lagged(n)) => missed += n,
-                Err(RecvError::Closed) => break,
-            },
-            change = events.recv(), if wants.events => match change {
-                Ok(c) if wants.camera(&c.event.camera) => outbox = text("event", &*c),
-                Ok(_) => {}
-                Err(RecvError::Lagged(n)) => missed += n,
-                Err(RecvError::Closed) => break,
-            },
+            () = queue.ready.notified() => {
+                for message in queue.take() {
+                    if !send(&mut tx, message, &s).await {
+                        break 'session;
+                    }
+                }
+            }
         }
     }
+    forwarder.abort();
     let _ = tx.close().await;
 }
 
@@ -272,5 +357,36 @@ async fn send(
             true
         }
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_queue_drops_the_oldest_and_the_client_is_told_how_many() {
+        let queue = ClientQueue::new();
+        let mut dropped = 0;
+        for i in 0..CLIENT_QUEUE + 5 {
+            dropped += queue.push(Message::text(i.to_string()));
+        }
+        assert_eq!(dropped, 5);
+        queue.lost(3);
+        let out = queue.take();
+        assert_eq!(out.len(), CLIENT_QUEUE + 1);
+        let notice: serde_json::Value =
+            serde_json::from_str(out[0].to_str().expect("text")).expect("json");
+        assert_eq!(
+            notice,
+            serde_json::json!({"type": "dropped", "messages": 8})
+        );
+        // The newest survive, in order.
+        assert_eq!(out[1].to_str(), Ok("5"));
+        assert_eq!(
+            out[CLIENT_QUEUE].to_str(),
+            Ok((CLIENT_QUEUE + 4).to_string().as_str())
+        );
+        assert!(queue.take().is_empty(), "nothing left, no second notice");
     }
 }

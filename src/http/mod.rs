@@ -141,6 +141,29 @@ struct ErrorDetail<'a> {
     message: String,
 }
 
+/// Query parameters of type `T`; a query that does not fit answers 400 `bad_query` from this
+/// route itself, so a later route with a wider path (`/api/events/{id}` after
+/// `/api/events/counts`) cannot take the request instead.
+pub(crate) fn query_or_error<T>()
+-> impl Filter<Extract = (Result<T, Response>,), Error = Infallible> + Clone
+where
+    T: serde::de::DeserializeOwned + Send + 'static,
+{
+    warp::query::<T>()
+        .map(Ok)
+        .or_else(|rejection: warp::Rejection| async move {
+            let problem = rejection
+                .find::<warp::reject::InvalidQuery>()
+                .map(|e| e.to_string())
+                .unwrap_or_else(|| "unreadable".into());
+            Ok::<_, Infallible>((Err(error_reply(
+                StatusCode::BAD_REQUEST,
+                "bad_query",
+                format!("the query string is not what this route takes: {problem}"),
+            )),))
+        })
+}
+
 /// A JSON error reply with a stable `code`.
 pub fn error_reply(status: StatusCode, code: &str, message: String) -> Response {
     let body = ErrorBody {
@@ -265,6 +288,22 @@ fn rejection_reply(rejection: &warp::Rejection) -> Response {
             "bad_query",
             format!("the query string is not what this route takes: {e}"),
         )
+    } else if let Some(e) = rejection.find::<reject::MissingHeader>() {
+        error_reply(
+            StatusCode::BAD_REQUEST,
+            "bad_header",
+            format!("header `{}` is missing{}", e.name(), ws_hint(e.name())),
+        )
+    } else if let Some(e) = rejection.find::<reject::InvalidHeader>() {
+        error_reply(
+            StatusCode::BAD_REQUEST,
+            "bad_header",
+            format!(
+                "header `{}` is not valid here{}",
+                e.name(),
+                ws_hint(e.name())
+            ),
+        )
     } else if rejection.find::<reject::MethodNotAllowed>().is_some() {
         error_reply(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -280,6 +319,20 @@ fn rejection_reply(rejection: &warp::Rejection) -> Response {
     }
 }
 
+fn ws_hint(header: &str) -> &'static str {
+    if matches!(header, "connection" | "upgrade" | "sec-websocket-key") {
+        " (this route takes a WebSocket upgrade)"
+    } else {
+        ""
+    }
+}
+
+/// The kernel send buffer of every connection, in bytes (Linux doubles it for its own
+/// bookkeeping). Fixed rather than autotuned (which grows it to several MiB): a live client that
+/// stops reading fills it within seconds, so its own queue starts dropping (and the client is
+/// told) instead of the kernel holding minutes of stale frames for it. Plenty for a LAN.
+pub const SEND_BUFFER_BYTES: u32 = 128 * 1024;
+
 /// Binds `addr` and serves until `shutdown` completes. Returns the bound address through
 /// `on_bound` (useful with port 0) before serving.
 pub async fn serve(
@@ -288,7 +341,16 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     on_bound: impl FnOnce(SocketAddr),
 ) -> std::io::Result<()> {
-    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    // Accepted connections inherit it.
+    socket.set_send_buffer_size(SEND_BUFFER_BYTES)?;
+    socket.bind(addr)?;
+    let listener = socket.listen(1024)?;
     on_bound(listener.local_addr()?);
     warp::serve(routes(state))
         .incoming(listener)
