@@ -45,15 +45,18 @@ export function drawDetections(ctx, result, width, height, scale = 1) {
     ctx.restore();
     drawn += 1;
   };
+  // Small pictures get short tags: the score is left out.
+  const small = width < 560;
+  const score = (s) => (small ? "" : ` ${s.toFixed(2)}`);
   for (const d of loose) {
     const colour = colourFor(d.label);
     box(d.box, colour, true);
-    tag(ctx, d.box.x1 * sx, d.box.y1 * sy, `${d.label} ${d.score.toFixed(2)}`, colour, scale);
+    tag(ctx, d.box.x1 * sx, d.box.y1 * sy, `${d.label}${score(d.score)}`, colour, scale);
   }
   for (const t of tracks) {
     const colour = colourFor(t.label);
     box(t.box, colour, false);
-    tag(ctx, t.box.x1 * sx, t.box.y1 * sy, `${t.label} #${t.id} ${t.score.toFixed(2)}`, colour, scale);
+    tag(ctx, t.box.x1 * sx, t.box.y1 * sy, `${t.label} #${t.id}${score(t.score)}`, colour, scale);
   }
   return drawn;
 }
