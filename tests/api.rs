@@ -839,6 +839,14 @@ fn off_loopback_reads_need_the_token_too() {
         (r.status() == 200).then_some(())
     })
     .expect("a frame by access_token");
+    for path in [
+        format!("/api/events?limit=5&access_token={TOKEN}"),
+        format!("/api/events/counts?from_ms=0&to_ms=1000&access_token={TOKEN}"),
+        format!("/api/stats?access_token={TOKEN}"),
+    ] {
+        let r = api.send("GET", &path, None, Body::None);
+        assert_eq!(r.status(), 200, "{path}");
+    }
     // A query token never authorises a change.
     let change = api.json(
         "DELETE",

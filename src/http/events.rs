@@ -38,6 +38,9 @@ struct ListParams {
     ended: Option<bool>,
     limit: Option<u32>,
     cursor: Option<String>,
+    /// The token, for clients that cannot send headers (see `auth.rs`); read there.
+    #[serde(rename = "access_token")]
+    _access_token: Option<String>,
 }
 
 /// Query parameters of `GET /api/events/counts`.
@@ -49,6 +52,8 @@ struct CountParams {
     bucket_ms: Option<u64>,
     camera: Option<String>,
     label: Option<String>,
+    #[serde(rename = "access_token")]
+    _access_token: Option<String>,
 }
 
 /// The event routes.
