@@ -74,5 +74,9 @@ views.charts = new ChartsView();
 views.settings = new SettingsView();
 startStore();
 setupConnection();
-window.addEventListener("hashchange", route);
+window.addEventListener("hashchange", () => {
+  route();
+  // Keyboard and screen-reader users land on the new view, not on the tab they left.
+  $("#main").focus({ preventScroll: true });
+});
 route();

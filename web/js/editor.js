@@ -98,8 +98,11 @@ export class EditorView {
     if (!this.camera) return;
     try {
       const res = await api(`/api/cameras/${encodeURIComponent(this.camera)}/frame.jpg?width=1280`, { raw: true });
-      this.image?.close?.();
-      this.image = await createImageBitmap(await res.blob());
+      const image = await createImageBitmap(await res.blob());
+      // The old picture may be drawn while the new one decodes: close it only once replaced.
+      const old = this.image;
+      this.image = image;
+      old?.close?.();
       this.aspect = this.image.width / this.image.height;
       this.canvas.parentElement.style.setProperty("--aspect", String(this.aspect));
       this.canvas.dataset.ready = "1";

@@ -51,12 +51,14 @@ export class EventsView {
     return q;
   }
 
+  /** Whether a new (so in-progress) event belongs in the list as filtered. */
   matches(event) {
     const q = this.filters();
     return (!q.get("camera") || q.get("camera") === event.camera)
       && (!q.get("label") || q.get("label") === event.label)
       && (!q.get("zone") || (event.entered_zones || []).includes(q.get("zone")))
-      && (!q.get("to_ms") || event.first_seen_ms < Number(q.get("to_ms")));
+      && (!q.get("to_ms") || event.first_seen_ms < Number(q.get("to_ms")))
+      && q.get("ended") !== "true";
   }
 
   async reload() {
