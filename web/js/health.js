@@ -57,7 +57,9 @@ function sentence(camera) {
   const because = message ? `${title} — ${message}` : title;
   switch (camera.state) {
     case "streaming": {
-      const fps = `${camera.fps_in.toFixed(1)} fps in, ${camera.fps_analysed.toFixed(1)} analysed`;
+      const fps = camera.fps_in > 0
+        ? `${camera.fps_in.toFixed(1)} fps in, ${camera.fps_analysed.toFixed(1)} analysed`
+        : "measuring the frame rate…";
       return { tone: "ok", state: "Streaming", text: `Streaming · ${fps}` };
     }
     case "connecting":

@@ -104,6 +104,8 @@ class Tile {
     this.badge.textContent = result ? `frame ${seq} · ${result.latency_ms.toFixed(0)} ms` : `frame ${seq}`;
     this.badge.hidden = false;
     this.showObjects(result);
+    this.objects = result?.detections.length || 0;
+    this.view.summary();
   }
 
   /** What the empty frame area says: the health when the camera is not streaming. */
@@ -210,12 +212,18 @@ export class LiveView {
     if (order.some((node, i) => grid.children[i] !== node)) grid.replaceChildren(...order);
     grid.classList.toggle("focused", Boolean(this.focus));
     $("#live-empty").hidden = cameras.length > 0;
+    this.summary();
+  }
+
+  /** The line under the title: cameras, how many stream, objects in view now. */
+  summary() {
+    const cameras = store.cameras;
+    if (!store.online) return;
     const streaming = cameras.filter((c) => c.state === "streaming").length;
-    const objects = cameras.reduce((n, c) => n + (resultFor(c.name, Infinity)?.detections.length || 0), 0);
-    if (store.online) {
-      $("#live-summary").textContent = this.focus
-        ? `Camera ${this.focus} · back to all: click Live`
-        : `${cameras.length} camera${cameras.length === 1 ? "" : "s"} · ${streaming} streaming · ${objects} object${objects === 1 ? "" : "s"} in view`;
-    }
+    // What the tiles show, so the count agrees with the pictures.
+    const objects = cameras.reduce((n, c) => n + (this.tiles.get(c.name)?.objects || 0), 0);
+    $("#live-summary").textContent = this.focus
+      ? `Camera ${this.focus} · back to all: click Live`
+      : `${cameras.length} camera${cameras.length === 1 ? "" : "s"} · ${streaming} streaming · ${objects} object${objects === 1 ? "" : "s"} in view`;
   }
 }
