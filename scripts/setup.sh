@@ -14,6 +14,8 @@
 #     batch dimension into .deps/models/ when ../shared/models/yolox_nano.onnx is there
 #   - with `--bench`: also `opencv-python-headless` + `numpy` into .deps/python/ (the baseline
 #     of benches/preprocess.rs; `make bench` passes it, `make test` does not)
+#   - for the console's browser test: Debian's `chromium` and Node.js, and playwright-core (pinned,
+#     from the npm registry) into .deps/node/ — it drives Debian's Chromium and downloads no browser
 # Downloads are cached in .deps/cache/ (ignored by git). Uses sudo only when not root.
 # A second run installs nothing and takes seconds.
 set -euo pipefail
@@ -37,6 +39,7 @@ for arg in "$@"; do
     *) echo "setup: unknown argument $arg (known: --bench)" >&2; exit 2 ;;
   esac
 done
+PLAYWRIGHT_VERSION=1.64.1
 mkdir -p "$CACHE"
 
 say() { printf 'setup: %s\n' "$*" >&2; }
@@ -48,10 +51,15 @@ APT_PACKAGES=(
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstrtspserver-1.0-dev
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
   gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-tools gstreamer1.0-rtsp gstreamer1.0-x
-  libclang1 mosquitto
+  libclang1 mosquitto chromium
 )
 # libclang1: bindgen generates the TensorRT shim's Rust bindings (feature `tensorrt`) with it.
 # mosquitto: the MQTT broker the MQTT tests start (the service itself is not enabled).
+# chromium: the console's browser test (driven by playwright-core; no browser is downloaded).
+# Node.js for the browser test's driver: Debian's, unless one is on the PATH already.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  APT_PACKAGES+=(nodejs npm)
+fi
 
 # Rust: the project needs a current stable toolchain (Cargo.toml's rust-version).
 if ! command -v cargo >/dev/null 2>&1; then
@@ -251,4 +259,17 @@ else
   say "YOLOX-nano not at $YOLOX_SRC: batched-inference tests will say they skip"
 fi
 
-say "done (ONNX Runtime: $ORT_DIR/lib, NVRTC: $NVRTC_DIR/lib, TensorRT headers: $TRT_DIR/include, demo clip: $MEDIA/vtest.mp4)"
+# playwright-core for the console's end-to-end test (tests/console.rs): a pinned version in
+# .deps/node/, its download cached in .deps/cache/npm/.
+NODE_DIR="$DEPS/node"
+installed=$(node -p "require('$NODE_DIR/node_modules/playwright-core/package.json').version" 2>/dev/null || true)
+if [ "$installed" != "$PLAYWRIGHT_VERSION" ]; then
+  say "installing playwright-core $PLAYWRIGHT_VERSION into .deps/node/ (npm)"
+  mkdir -p "$NODE_DIR"
+  PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm install --prefix "$NODE_DIR" --cache "$CACHE/npm" \
+    --no-audit --no-fund --loglevel=error "playwright-core@$PLAYWRIGHT_VERSION"
+else
+  say "playwright-core $PLAYWRIGHT_VERSION: present in .deps/node/"
+fi
+
+say "done (ONNX Runtime: $ORT_DIR/lib, NVRTC: $NVRTC_DIR/lib, TensorRT headers: $TRT_DIR/include, demo clip: $MEDIA/vtest.mp4, browser: $(command -v chromium || echo missing))"

@@ -22,12 +22,13 @@ use crossbeam_channel::Receiver;
 
 use crate::batch::motion::MotionGate;
 use crate::batch::{Batcher, Next};
-use crate::cameras::{CameraRecord, CameraSet, FrameResult};
+use crate::cameras::{CameraRecord, CameraSet, FrameResult, SceneStats};
 use crate::config::ModelConfig;
-use crate::detector::Detector;
+use crate::detector::{Detector, Timings};
 use crate::events::{CameraEvents, EventBus};
 use crate::frame::{Frame, unix_ms};
 use crate::infer::select::{Selection, SharedStatus, Upgrade};
+use crate::latency::StageTimes;
 use crate::postprocess::LabeledDetection;
 use crate::preprocess::FrameView;
 
@@ -233,9 +234,10 @@ impl Analysis {
         if frames.is_empty() {
             return;
         }
+        let started = Instant::now();
         let views: Vec<FrameView<'_>> = frames.iter().map(|(_, f)| f.view().into()).collect();
-        let results = match self.detector.detect_batch(&views) {
-            Ok((results, _timings)) => results,
+        let (results, timings) = match self.detector.detect_batch(&views) {
+            Ok(found) => found,
             Err(e) => {
                 for (camera, _) in &frames {
                     let failures = camera.count_failure();
@@ -251,12 +253,25 @@ impl Analysis {
         };
         drop(views);
         for ((camera, frame), detections) in frames.into_iter().zip(results) {
-            self.publish(camera, frame, detections);
+            // Queue wait: from the frame's arrival to the start of its batch.
+            let queue_ms = started
+                .saturating_duration_since(frame.received_at)
+                .as_secs_f64()
+                * 1e3;
+            self.publish(camera, frame, detections, queue_ms, timings);
         }
     }
 
-    /// Follows one analysed frame's scene and publishes its detections, tracks and events.
-    fn publish(&mut self, camera: &CameraRecord, frame: Frame, mut found: Vec<LabeledDetection>) {
+    /// Follows one analysed frame's scene and publishes its detections, tracks and events;
+    /// `timings` are its batch's (every frame of a batch waits for the whole of it).
+    fn publish(
+        &mut self,
+        camera: &CameraRecord,
+        frame: Frame,
+        mut found: Vec<LabeledDetection>,
+        queue_ms: f64,
+        timings: Timings,
+    ) {
         if (frame.source_width, frame.source_height) != (frame.width, frame.height) {
             let sx = frame.source_width as f32 / frame.width as f32;
             let sy = frame.source_height as f32 / frame.height as f32;
@@ -268,32 +283,50 @@ impl Analysis {
             Some(scene) => {
                 scene.last_frame = Instant::now();
                 scene.size = (width, height);
-                scene
+                let observation = scene
                     .events
-                    .observe(&found, width, height, frame.timestamp_ms)
+                    .observe(&found, width, height, frame.timestamp_ms);
+                camera.set_scene_stats(SceneStats {
+                    tracker: scene.events.tracker_stats().clone(),
+                    rules: scene.events.rules_stats(),
+                });
+                observation
             }
             None => Default::default(),
         };
+        let handed = Instant::now();
         for change in observation.changes {
             self.bus.publish(change, Some(&frame));
         }
         // Reported: what reaches the configured threshold (the tracker saw lower ones too).
         let threshold = self.detector.score_threshold();
         found.retain(|d| d.score >= threshold);
-        let result = FrameResult {
+        let total = frame.received_at.elapsed().as_secs_f64() * 1e3;
+        let stages = StageTimes {
+            queue_ms,
+            preprocess_ms: timings.preprocess_ms,
+            infer_ms: timings.infer_ms,
+            postprocess_ms: timings.postprocess_ms,
+            track_ms: observation.track_ms,
+            rules_ms: observation.rules_ms + handed.elapsed().as_secs_f64() * 1e3,
+            total_ms: total,
+        };
+        let result = Arc::new(FrameResult {
             camera: camera.name().to_string(),
             frame: frame.seq,
             timestamp_ms: frame.timestamp_ms,
             width,
             height,
-            latency_ms: (frame.received_at.elapsed().as_secs_f64() * 1e4).round() / 10.0,
+            latency_ms: (total * 10.0).round() / 10.0,
+            stages: stages.rounded(),
             detections: found,
             tracks: observation.tracks,
-        };
+        });
         if self.options.print_detections {
             print_line(&result);
         }
-        camera.publish(result);
+        camera.publish(result.clone(), frame);
+        self.bus.publish_frame(result);
     }
 }
 

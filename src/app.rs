@@ -25,8 +25,8 @@ use crate::config::{CameraSpec, Config, ConfigError, RtspReplayConfig};
 use crate::control::Control;
 use crate::detector::{Detector, DetectorError, Timings};
 use crate::events::EventBus;
-use crate::http::StoreAccess;
-use crate::http::{self, ApiState};
+
+use crate::http::{self, ApiParts, ApiState, StoreAccess};
 use crate::ingest::fleet::Fleet;
 use crate::postprocess::LabeledDetection;
 use crate::sinks::{SinkContext, Sinks};
@@ -159,6 +159,7 @@ pub fn run(opts: RunOptions) -> Result<(), AppError> {
     let selection = crate::infer::select::select(&config.model, &home)?;
     let model = selection.detector.info().clone();
     let backends = selection.status.clone();
+    let labels = selection.detector.label_names();
     tracing::info!(
         "model {} ({}, {}x{}, sha256 {}…) on {}",
         model.path,
@@ -184,6 +185,7 @@ pub fn run(opts: RunOptions) -> Result<(), AppError> {
     let sinks = Sinks::new(&config.webhooks, config.mqtt.as_ref());
     let (store, store_writer) = Store::open_with_routes(&config.store, sinks.routes())?;
     tracing::info!("events stored in {}", store.data_dir().display());
+    let auth = load_auth(&config, store.data_dir())?;
     let bus = Arc::new(EventBus::new(
         opts.print_events,
         Some(Box::new(store_writer.clone())),
@@ -208,7 +210,14 @@ pub fn run(opts: RunOptions) -> Result<(), AppError> {
         .enable_all()
         .build()
         .map_err(|e| AppError::Io(format!("cannot start the async runtime: {e}")))?;
-    let state = Arc::new(ApiState {
+    let bind = config.http.bind;
+    let sink_context = SinkContext {
+        data_dir: store.data_dir().to_path_buf(),
+        writer: store_writer.clone(),
+        public_url: config.http.public_url.clone(),
+        cameras: control.cameras().clone(),
+    };
+    let state = Arc::new(ApiState::new(ApiParts {
         control: control.clone(),
         store: StoreAccess {
             data_dir: store.data_dir().to_path_buf(),
@@ -218,14 +227,11 @@ pub fn run(opts: RunOptions) -> Result<(), AppError> {
         sinks: sinks.stats(),
         model,
         backends,
-        started: Instant::now(),
-    });
-    let sink_context = SinkContext {
-        data_dir: store.data_dir().to_path_buf(),
-        writer: store_writer.clone(),
-        public_url: config.http.public_url.clone(),
-        cameras: control.cameras().clone(),
-    };
+        labels,
+        config,
+        auth: Arc::new(auth),
+    }));
+    let api = state.clone();
     // Ordered drain, run when the first signal arrives: ingest → analysis → store flush →
     // sinks → store → replay children; the web server stops last so health stays readable
     // while draining.
@@ -250,7 +256,7 @@ pub fn run(opts: RunOptions) -> Result<(), AppError> {
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let mut server = tokio::spawn(http::serve(
             state,
-            config.http.bind,
+            bind,
             async move {
                 let _ = stop_rx.await;
             },
@@ -260,8 +266,7 @@ pub fn run(opts: RunOptions) -> Result<(), AppError> {
             result = &mut server => match result {
                 Ok(Ok(())) => Ok(()),
                 Ok(Err(e)) => Err(AppError::Io(format!(
-                    "cannot serve on {}: {e}; fix `http.bind` or pass --http ADDR",
-                    config.http.bind
+                    "cannot serve on {bind}: {e}; fix `http.bind` or pass --http ADDR"
                 ))),
                 Err(e) => Err(AppError::Io(format!("web server failed: {e}"))),
             },
@@ -278,6 +283,7 @@ pub fn run(opts: RunOptions) -> Result<(), AppError> {
         let _ = tokio::task::spawn_blocking(stop_pipeline).await;
         running_sinks.shutdown(SINK_GRACE).await;
         let _ = tokio::task::spawn_blocking(close_store).await;
+        api.close();
         let _ = stop_tx.send(());
         let _ = tokio::time::timeout(Duration::from_secs(2), server).await;
         outcome
@@ -285,6 +291,36 @@ pub fn run(opts: RunOptions) -> Result<(), AppError> {
     runtime.shutdown_timeout(Duration::from_secs(2));
     tracing::info!("stopped");
     served
+}
+
+/// Sets up the API token; a generated one is printed here, once.
+fn load_auth(config: &Config, data_dir: &Path) -> Result<http::auth::Auth, AppError> {
+    use http::auth::{Auth, TokenSource};
+    let (auth, source) =
+        Auth::load(&config.http, data_dir).map_err(|e| AppError::Io(e.to_string()))?;
+    let reads = if auth.reads_need_token() {
+        "every API call"
+    } else {
+        "changes (reads are open: bound to loopback)"
+    };
+    match source {
+        TokenSource::Env => tracing::info!(
+            "API token from {}; required for {reads}",
+            http::auth::TOKEN_ENV
+        ),
+        TokenSource::Config => {
+            tracing::info!("API token from http.token; required for {reads}")
+        }
+        TokenSource::Stored(path) => tracing::info!(
+            "API token: the one generated earlier (its sha256 is in {}; delete that file for a new one); required for {reads}",
+            path.display()
+        ),
+        TokenSource::Generated { token, path } => tracing::warn!(
+            "API token generated: {token} — shown only now; keep it (the console asks for it). Its sha256 is in {}; required for {reads}",
+            path.display()
+        ),
+    }
+    Ok(auth)
 }
 
 async fn shutdown_signal() -> &'static str {

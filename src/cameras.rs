@@ -13,8 +13,11 @@ use serde::Serialize;
 
 use crate::config::CameraConfig;
 use crate::events::TrackView;
-use crate::frame::{FrameSlot, unix_ms};
+use crate::frame::{Frame, FrameSlot, unix_ms};
+use crate::latency::{StageTimes, StageWindow, StagesSummary};
 use crate::postprocess::LabeledDetection;
+use crate::rules::RulesStats;
+use crate::track::TrackerStats;
 
 /// Where a camera's ingest stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -81,6 +84,8 @@ pub struct FrameResult {
     pub height: u32,
     /// Time from the frame's arrival to its detections, milliseconds.
     pub latency_ms: f64,
+    /// The same, split by stage.
+    pub stages: StageTimes,
     pub detections: Vec<LabeledDetection>,
     /// Confirmed objects seen in this frame, with their track ids.
     pub tracks: Vec<TrackView>,
@@ -110,7 +115,19 @@ pub struct CameraRecord {
     last_frame_ms: AtomicU64,
     decoder: Mutex<Option<String>>,
     latest: Mutex<Option<Arc<FrameResult>>>,
+    /// The frame `latest` was computed on (analysis size), for `frame.jpg` and MJPEG.
+    latest_frame: Mutex<Option<Arc<Frame>>>,
+    stages: StageWindow,
+    scene: Mutex<SceneStats>,
     rates: Mutex<Rates>,
+}
+
+/// What the camera's tracker and rules count, as of its latest analysed frame.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct SceneStats {
+    pub tracker: TrackerStats,
+    /// Zone occupancy and entries, line crossings, event counts.
+    pub rules: RulesStats,
 }
 
 /// A camera as the API shows it.
@@ -164,6 +181,9 @@ impl CameraRecord {
             last_frame_ms: AtomicU64::new(0),
             decoder: Mutex::new(None),
             latest: Mutex::new(None),
+            latest_frame: Mutex::new(None),
+            stages: StageWindow::default(),
+            scene: Mutex::new(SceneStats::default()),
             rates: Mutex::new(Rates::default()),
         })
     }
@@ -220,10 +240,44 @@ impl CameraRecord {
             .clone()
     }
 
-    /// Records the result of one analysed frame.
-    pub fn publish(&self, result: FrameResult) {
+    /// Records the result of one analysed frame and the frame it was computed on.
+    pub fn publish(&self, result: Arc<FrameResult>, frame: Arc<Frame>) {
         self.analysed.fetch_add(1, Ordering::Relaxed);
-        *self.latest.lock().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(result));
+        self.stages.record(result.stages);
+        *self.latest.lock().unwrap_or_else(|p| p.into_inner()) = Some(result);
+        // The previous frame is released outside the lock.
+        let _previous = self
+            .latest_frame
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .replace(frame);
+    }
+
+    /// The newest analysed frame (its pixels are at analysis size; `seq` numbers it).
+    pub fn latest_frame(&self) -> Option<Arc<Frame>> {
+        self.latest_frame
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Per-stage latency over the most recent analysed frames.
+    pub fn stages(&self) -> StagesSummary {
+        self.stages.summary()
+    }
+
+    /// Replaces the tracker and rules counters (by the analysis thread, after each frame).
+    pub fn set_scene_stats(&self, stats: SceneStats) {
+        *self.scene.lock().unwrap_or_else(|p| p.into_inner()) = stats;
+    }
+
+    pub fn scene_stats(&self) -> SceneStats {
+        self.scene.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Frames analysis could not handle so far.
+    pub fn failures(&self) -> u64 {
+        self.failures.load(Ordering::Relaxed)
     }
 
     pub fn latest(&self) -> Option<Arc<FrameResult>> {

@@ -133,6 +133,11 @@ impl Control {
         })
     }
 
+    /// The folder relative paths in camera URLs resolve against.
+    pub fn base(&self) -> &std::path::Path {
+        &self.base
+    }
+
     /// The config file changes are written to.
     pub fn config_file(&self) -> Option<String> {
         self.config_file.as_ref().map(|p| p.display().to_string())

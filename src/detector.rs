@@ -289,6 +289,17 @@ impl Detector {
         self.max_batch
     }
 
+    /// The label names in class-id order (for the console's label pickers); when
+    /// `only_labels` is set, only those.
+    pub fn label_names(&self) -> Vec<String> {
+        self.labels
+            .ids()
+            .into_iter()
+            .filter(|id| self.keep.as_ref().is_none_or(|k| k.contains(id)))
+            .map(|id| self.labels.name(id))
+            .collect()
+    }
+
     /// Detects objects in `image`; boxes are in `image`'s pixels.
     pub fn detect<'a>(
         &mut self,

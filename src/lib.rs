@@ -13,6 +13,7 @@
 //! postprocess/ model-family decoders (SSD, YOLOX) + NMS → detections in source pixels
 //!   detector.rs  preprocess → infer → postprocess for one image or a batch
 //!   analysis.rs  the analysis thread that runs the detector on due frames
+//!   latency.rs   per-stage times of each analysed frame, summarised per camera
 //! track/       per-camera multi-object tracker (Kalman + two-stage IoU assignment) → stable ids
 //! rules/       per-camera zones, lines, anti-flicker, dwell, counters → event changes
 //! event.rs     the event contract (new/update/end JSON for console, webhooks, MQTT)
@@ -43,6 +44,7 @@ pub mod gpu;
 pub mod http;
 pub mod infer;
 pub mod ingest;
+pub mod latency;
 pub mod metrics;
 pub mod postprocess;
 pub mod preprocess;

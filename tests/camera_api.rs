@@ -36,7 +36,10 @@ fn write_config(dir: &Path) -> PathBuf {
 
 fn send(client: &Client, method: &str, url: &str, body: Option<Value>) -> (u16, Value) {
     let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
-    let mut request = client.request(method, url).timeout(Duration::from_secs(20));
+    let mut request = client
+        .request(method, url)
+        .bearer_auth(common::TOKEN)
+        .timeout(Duration::from_secs(20));
     if let Some(body) = body {
         request = request.json(&body);
     }
@@ -180,6 +183,7 @@ fn cameras_change_at_run_time_alone_and_persist() {
     );
     let garbage = client
         .post(format!("{base}/api/cameras"))
+        .bearer_auth(common::TOKEN)
         .header("content-type", "application/json")
         .body("{not json")
         .send()
@@ -188,6 +192,7 @@ fn cameras_change_at_run_time_alone_and_persist() {
     // Its own connection: the server answers before reading the body, then closes.
     let huge = Client::new()
         .post(format!("{base}/api/cameras"))
+        .bearer_auth(common::TOKEN)
         .header("content-type", "application/json")
         .body(vec![b' '; 200 * 1024])
         .send()

@@ -62,7 +62,11 @@ impl Scheduler {
 
     /// The next camera to analyse at `now`: due, with a frame waiting (`frame_at(i)` is when
     /// camera `i`'s waiting frame arrived, `None` without one).
-    pub fn pick(&mut self, now: Instant, frame_at: impl Fn(usize) -> Option<Instant>) -> Option<usize> {
+    pub fn pick(
+        &mut self,
+        now: Instant,
+        frame_at: impl Fn(usize) -> Option<Instant>,
+    ) -> Option<usize> {
         let picked = self.pick_many(now, 1, frame_at);
         picked.first().copied()
     }
@@ -106,8 +110,9 @@ impl Scheduler {
             .map(|(i, arrival)| {
                 let eligible = self.vtime[i] < least + self.interval[i].as_secs_f64();
                 let key = if eligible {
-                    -(arrival.saturating_duration_since(now - Duration::from_secs(3600)).as_nanos()
-                        as i128)
+                    -(arrival
+                        .saturating_duration_since(now - Duration::from_secs(3600))
+                        .as_nanos() as i128)
                 } else {
                     (self.vtime[i] * 1e9) as i128
                 };

@@ -88,7 +88,8 @@ impl Sim {
                     }
                     for &i in &batch {
                         self.served[i].push(self.now);
-                        self.ages.push(self.now - pending[i].expect("a batch has frames"));
+                        self.ages
+                            .push(self.now - pending[i].expect("a batch has frames"));
                         taken[i] = pending[i].take();
                     }
                     self.now += cost(batch.len());
@@ -213,7 +214,8 @@ fn under_overload_fresh_frames_go_first_and_shares_stay_even() {
     let phase = |i: usize| (i as u128 * 37) % period;
     let newest = |i: usize, t: Duration| {
         let ms = t.as_millis();
-        (ms >= phase(i)).then(|| Duration::from_millis((ms - (ms + period - phase(i)) % period) as u64))
+        (ms >= phase(i))
+            .then(|| Duration::from_millis((ms - (ms + period - phase(i)) % period) as u64))
     };
     let mut sim = Sim::new(&vec![10.0; cameras], 1, 10);
     sim.run_with(10.0, |_| Duration::from_micros(13_700), newest);
@@ -226,6 +228,9 @@ fn under_overload_fresh_frames_go_first_and_shares_stay_even() {
     // 50 ms old on average. Freshest-first within fair shares must do clearly better.
     assert!(mean_age < 35.0, "frames waited {mean_age:.1} ms on average");
     for c in &counts {
-        assert!((*c as f64 - mean).abs() <= 0.15 * mean, "uneven shares: {counts:?}");
+        assert!(
+            (*c as f64 - mean).abs() <= 0.15 * mean,
+            "uneven shares: {counts:?}"
+        );
     }
 }

@@ -17,7 +17,7 @@ use std::time::Duration;
 pub use persist::{PersistError, remove_camera, upsert_camera};
 pub use raw::{CameraSpec, RawWebhook};
 pub use sinks::validate_webhook;
-pub use validate::{validate, validate_camera};
+pub use validate::{MIN_TOKEN_LEN, check_token, validate, validate_camera};
 
 /// The embedded default configuration: the demo camera and the bundled detector.
 pub const DEMO_TOML: &str = include_str!("../../configs/demo.toml");
@@ -52,6 +52,35 @@ pub struct HttpConfig {
     pub bind: SocketAddr,
     /// How receivers reach the appliance (webhook snapshot links).
     pub public_url: Option<url::Url>,
+    /// The configured API token (environment substituted); `None` when the token comes from
+    /// `EDGESIGHT_API_TOKEN` or the data folder (see `http::auth`).
+    pub token: Option<Secret>,
+    /// Whether reads need the token, as configured; `None` decides by the bind address (see
+    /// [`HttpConfig::reads_need_token`]).
+    pub require_token_for_reads: Option<bool>,
+    /// Most MJPEG streams served at once.
+    pub max_streams: usize,
+    /// Most WebSocket clients at once.
+    pub max_live_clients: usize,
+}
+
+impl HttpConfig {
+    /// Whether reads need the token (mutations always do): as configured, else unless `bind`
+    /// is a loopback address. Decided on the final bind (after `--http`).
+    pub fn reads_need_token(&self) -> bool {
+        self.require_token_for_reads
+            .unwrap_or(!self.bind.ip().is_loopback())
+    }
+}
+
+/// A secret string; `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
 }
 
 /// Which output decoder a model needs.

@@ -106,7 +106,24 @@ fn spec_table(spec: &CameraSpec) -> Result<Table, String> {
     let doc: DocumentMut = text
         .parse()
         .map_err(|e| format!("cannot write camera: {e}"))?;
-    Ok(doc.as_table().clone())
+    let mut table = doc.as_table().clone();
+    unpositioned(&mut table);
+    Ok(table)
+}
+
+/// Forgets where nested tables (`[cameras.rules]`, `[[cameras.rules.lines]]`) stood in the
+/// document they were parsed from, so they are written right after their camera's table in
+/// the config file, not at their old positions (which could put `[cameras.rules]` before
+/// `[[cameras]]`: a duplicate key).
+fn unpositioned(table: &mut Table) {
+    table.set_position(None);
+    for (_, item) in table.iter_mut() {
+        match item {
+            Item::Table(t) => unpositioned(t),
+            Item::ArrayOfTables(array) => array.iter_mut().for_each(unpositioned),
+            _ => {}
+        }
+    }
 }
 
 /// Sets the keys of `new` on `table` and removes the keys `new` lacks; keys whose value does not
@@ -213,6 +230,37 @@ mod tests {
         let text = std::fs::read_to_string(&path).expect("read");
         assert!(!text.contains("door"), "{text}");
         assert!(text.contains("# my cameras"), "{text}");
+    }
+
+    #[test]
+    fn a_camera_with_zones_and_lines_is_written_under_its_own_table() {
+        let (_dir, path) = file();
+        let with_store = format!("{FILE}\n[store]\nretention_days = 3\n");
+        std::fs::write(&path, &with_store).expect("write");
+        let rules: crate::rules::RulesConfig = toml::from_str(
+            "[[zones]]\nname = \"yard\"\npolygon = [[0.1, 0.1], [0.9, 0.1], [0.5, 0.9]]\n\
+             [[lines]]\nname = \"middle\"\nfrom = [0.5, 0.1]\nto = [0.5, 0.95]\n\
+             [[lines]]\nname = \"gate\"\nfrom = [0.1, 0.5]\nto = [0.9, 0.5]\n",
+        )
+        .expect("rules");
+        for name in ["door", "yard"] {
+            let mut camera = spec(name, "test://ball");
+            camera.rules = Some(rules.clone());
+            upsert_camera(&path, &camera).expect("written");
+        }
+        let config = Config::load(&path).expect("the file stays valid");
+        assert_eq!(config.cameras.len(), 2);
+        for camera in &config.cameras {
+            assert_eq!(camera.rules, rules, "{}", camera.name);
+        }
+        assert_eq!(config.store.retention_days, 3);
+        let text = std::fs::read_to_string(&path).expect("read");
+        assert!(text.contains("# the door"), "{text}");
+        // Writing the same again changes nothing.
+        let mut door = spec("door", "test://ball");
+        door.rules = Some(rules);
+        upsert_camera(&path, &door).expect("again");
+        assert_eq!(std::fs::read_to_string(&path).expect("read"), text);
     }
 
     #[test]

@@ -32,6 +32,17 @@ pub struct RawHttp {
     /// The appliance's address as receivers reach it, e.g. "http://edgesight.local:8080"
     /// (webhook snapshot links).
     pub public_url: Option<String>,
+    /// The API token (at least 16 characters; `${ENV_VAR}` keeps it out of the file). Without
+    /// one (and without `EDGESIGHT_API_TOKEN`), a token is generated at first start, printed
+    /// once to the log, and its sha256 kept in the data folder.
+    pub token: Option<String>,
+    /// Whether reads (GET) need the token too. Default: true unless `bind` is a loopback
+    /// address. Mutating calls always need it.
+    pub require_token_for_reads: Option<bool>,
+    /// Most MJPEG streams served at once (default 8).
+    pub max_streams: Option<usize>,
+    /// Most WebSocket clients at once (default 16).
+    pub max_live_clients: Option<usize>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -2,14 +2,16 @@
 //! in the config are checked when they are opened, with their own clear errors).
 
 use std::collections::HashSet;
+use std::net::SocketAddr;
 use std::path::Path;
 
 use std::time::Duration;
 
+use super::raw::RawHttp;
 use super::raw::{CameraSpec, RawConfig, RawModel, RawRtspReplay};
 use super::{
     BackendKind, CameraConfig, Config, ConfigError, Credentials, HttpConfig, ModelConfig,
-    ModelFamily, RtspReplayConfig, RtspTransport, SourceUrl,
+    ModelFamily, RtspReplayConfig, RtspTransport, Secret, SourceUrl,
 };
 
 /// Default bind address of the console and API.
@@ -18,7 +20,7 @@ pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
 /// Checks a raw config and fills in defaults. `base` resolves relative paths.
 pub fn validate(raw: RawConfig, source: &str, base: &Path) -> Result<Config, ConfigError> {
     let bind_text = raw.http.bind.as_deref().unwrap_or(DEFAULT_BIND);
-    let bind = bind_text.parse().map_err(|_| {
+    let bind: SocketAddr = bind_text.parse().map_err(|_| {
         ConfigError::new(
             source,
             "http.bind",
@@ -26,6 +28,8 @@ pub fn validate(raw: RawConfig, source: &str, base: &Path) -> Result<Config, Con
         )
         .fix("write it like \"127.0.0.1:8080\" or \"0.0.0.0:8080\"")
     })?;
+    let public_url = super::sinks::validate_public_url(raw.http.public_url.as_deref(), source)?;
+    let http = validate_http(raw.http, bind, public_url.clone(), source)?;
     let model = match raw.model {
         Some(m) => validate_model(m, source, base)?,
         None => {
@@ -55,7 +59,6 @@ pub fn validate(raw: RawConfig, source: &str, base: &Path) -> Result<Config, Con
         .enumerate()
         .map(|(i, r)| validate_replay(r, i, source, base))
         .collect::<Result<_, _>>()?;
-    let public_url = super::sinks::validate_public_url(raw.http.public_url.as_deref(), source)?;
     let webhooks = super::sinks::validate_webhooks(&raw.webhooks, source, public_url.as_ref())?;
     let mqtt = raw
         .mqtt
@@ -72,13 +75,78 @@ pub fn validate(raw: RawConfig, source: &str, base: &Path) -> Result<Config, Con
         store,
         file: None,
         base: base.to_path_buf(),
-        http: HttpConfig { bind, public_url },
+        http,
         webhooks,
         mqtt,
         model,
         cameras,
         rtsp_replay,
     })
+}
+
+/// Shortest API token accepted.
+pub const MIN_TOKEN_LEN: usize = 16;
+/// Largest `max_streams` / `max_live_clients` accepted.
+const MAX_CLIENTS: usize = 1024;
+
+fn validate_http(
+    h: RawHttp,
+    bind: SocketAddr,
+    public_url: Option<url::Url>,
+    source: &str,
+) -> Result<HttpConfig, ConfigError> {
+    let token = match &h.token {
+        None => None,
+        Some(text) => {
+            let token = substitute_env(text).map_err(|var| {
+                ConfigError::new(
+                    source,
+                    "http.token",
+                    format!("environment variable `{var}` is not set"),
+                )
+                .fix(format!(
+                    "set {var}, or remove `token` to use a generated one"
+                ))
+            })?;
+            check_token(&token).map_err(|problem| {
+                ConfigError::new(source, "http.token", problem)
+                    .fix("use a long random string, e.g. the output of `openssl rand -hex 20`")
+            })?;
+            Some(Secret(token))
+        }
+    };
+    let clients = |field: &str, v: Option<usize>, default: usize| match v.unwrap_or(default) {
+        n @ 1..=MAX_CLIENTS => Ok(n),
+        n => Err(ConfigError::new(
+            source,
+            format!("http.{field}"),
+            format!("{n} is out of range"),
+        )
+        .fix(format!("use 1 to {MAX_CLIENTS}, e.g. {default}"))),
+    };
+    Ok(HttpConfig {
+        bind,
+        public_url,
+        token,
+        require_token_for_reads: h.require_token_for_reads,
+        max_streams: clients("max_streams", h.max_streams, 8)?,
+        max_live_clients: clients("max_live_clients", h.max_live_clients, 16)?,
+    })
+}
+
+/// Whether `token` is usable as an API token: long enough, printable ASCII without spaces (it
+/// travels in an HTTP header).
+pub fn check_token(token: &str) -> Result<(), String> {
+    if token.len() < MIN_TOKEN_LEN {
+        return Err(format!(
+            "the token has {} characters; use at least {MIN_TOKEN_LEN}",
+            token.len()
+        ));
+    }
+    if !token.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err("the token has spaces or characters outside printable ASCII".into());
+    }
+    Ok(())
 }
 
 fn validate_model(m: RawModel, source: &str, base: &Path) -> Result<ModelConfig, ConfigError> {
@@ -440,6 +508,22 @@ mod tests {
         assert_eq!(e.field, "cameras[0].detect_fps");
         let e = parse("[http]\nbind = \"localhost\"\n").expect_err("bind");
         assert_eq!(e.field, "http.bind");
+    }
+
+    #[test]
+    fn reads_need_the_token_off_loopback_unless_configured() {
+        let mut c = parse("").expect("valid").http;
+        assert!(!c.reads_need_token(), "127.0.0.1 by default");
+        c.bind = "0.0.0.0:8080".parse().expect("addr");
+        assert!(c.reads_need_token(), "decided on the final bind");
+        c.bind = "[::1]:8080".parse().expect("addr");
+        assert!(!c.reads_need_token());
+        let forced = parse("[http]\nrequire_token_for_reads = true\n")
+            .expect("valid")
+            .http;
+        assert!(forced.reads_need_token());
+        assert_eq!((forced.max_streams, forced.max_live_clients), (8, 16));
+        assert!(forced.token.is_none());
     }
 
     #[test]

@@ -4,6 +4,9 @@
 //! writer queue; the store also feeds the webhook and MQTT outboxes), and live subscribers (the
 //! console's WebSocket) through a bounded broadcast channel whose slow receivers lose the oldest
 //! messages, never slowing the pipeline. Counts what it published.
+//!
+//! Each analysed frame's result (detections and tracks) goes to live subscribers only, through
+//! a second bounded broadcast channel with the same policy.
 
 use std::io::Write;
 use std::sync::Arc;
@@ -11,6 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::sync::broadcast;
 
+use crate::cameras::FrameResult;
 use crate::event::{ChangeKind, EventChange};
 use crate::frame::Frame;
 
@@ -36,6 +40,7 @@ pub struct EventBus {
     print: bool,
     durable: Option<Box<dyn Durable>>,
     live: broadcast::Sender<Arc<EventChange>>,
+    frames: broadcast::Sender<Arc<FrameResult>>,
     counts: [AtomicU64; 3],
 }
 
@@ -43,10 +48,12 @@ impl EventBus {
     /// `print` writes every change as a JSON line on stdout.
     pub fn new(print: bool, durable: Option<Box<dyn Durable>>) -> Self {
         let (live, _) = broadcast::channel(LIVE_CAPACITY);
+        let (frames, _) = broadcast::channel(LIVE_CAPACITY);
         Self {
             print,
             durable,
             live,
+            frames,
             counts: Default::default(),
         }
     }
@@ -76,6 +83,17 @@ impl EventBus {
     /// A receiver of every change published from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<EventChange>> {
         self.live.subscribe()
+    }
+
+    /// Hands one analysed frame's result to live subscribers; never waits.
+    pub fn publish_frame(&self, result: Arc<FrameResult>) {
+        // No subscriber is fine: nobody is watching.
+        let _ = self.frames.send(result);
+    }
+
+    /// A receiver of every frame result published from now on.
+    pub fn subscribe_frames(&self) -> broadcast::Receiver<Arc<FrameResult>> {
+        self.frames.subscribe()
     }
 
     /// Changes published so far, by kind.

@@ -9,6 +9,8 @@
 //! update, so objects of a camera that went dark end after the tracker's lost timeout. When a
 //! camera is removed or changed, [`CameraEvents::finish`] ends every open event.
 
+use std::time::Instant;
+
 use serde::Serialize;
 
 use crate::config::CameraConfig;
@@ -32,6 +34,10 @@ pub struct TrackView {
 pub struct Observation {
     pub tracks: Vec<TrackView>,
     pub changes: Vec<EventChange>,
+    /// Time the tracker took, milliseconds.
+    pub track_ms: f64,
+    /// Time the rules took, milliseconds.
+    pub rules_ms: f64,
 }
 
 /// Tracker and rules of one camera.
@@ -64,7 +70,10 @@ impl CameraEvents {
         t_ms: u64,
     ) -> Observation {
         let t = self.clock(t_ms);
+        let started = Instant::now();
         let tracks = self.tracker.update(detections, t);
+        let track_ms = started.elapsed().as_secs_f64() * 1e3;
+        let started = Instant::now();
         let views = tracks
             .iter()
             .filter(|t| t.state == TrackState::Confirmed && t.matched())
@@ -79,6 +88,8 @@ impl CameraEvents {
         Observation {
             tracks: views,
             changes,
+            track_ms,
+            rules_ms: started.elapsed().as_secs_f64() * 1e3,
         }
     }
 

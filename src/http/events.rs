@@ -23,7 +23,7 @@ use warp::http::StatusCode;
 use warp::reply::Response;
 use warp::{Filter, Reply};
 
-use super::{ApiState, error_reply, with_state};
+use super::{ApiState, error_reply, query_or_error, with_state};
 use crate::store::{CountQuery, EventQuery, StoreError, StoreReader, valid_id};
 
 /// Query parameters of `GET /api/events`.
@@ -38,6 +38,9 @@ struct ListParams {
     ended: Option<bool>,
     limit: Option<u32>,
     cursor: Option<String>,
+    /// The token, for clients that cannot send headers (see `auth.rs`); read there.
+    #[serde(rename = "access_token")]
+    _access_token: Option<String>,
 }
 
 /// Query parameters of `GET /api/events/counts`.
@@ -49,6 +52,8 @@ struct CountParams {
     bucket_ms: Option<u64>,
     camera: Option<String>,
     label: Option<String>,
+    #[serde(rename = "access_token")]
+    _access_token: Option<String>,
 }
 
 /// The event routes.
@@ -78,21 +83,28 @@ pub fn routes(
 
     let counts = warp::path!("api" / "events" / "counts")
         .and(warp::get())
-        .and(warp::query::<CountParams>())
+        .and(query_or_error::<CountParams>())
         .and(with_state(&state))
-        .and_then(|p: CountParams, s: Arc<ApiState>| {
-            let query = CountQuery {
-                from_ms: p.from_ms,
-                to_ms: p.to_ms,
-                bucket_ms: p.bucket_ms,
-                camera: p.camera,
-                label: p.label,
-            };
-            read(s, move |r| {
-                r.counts(&query)
-                    .map(|rows| warp::reply::json(&rows).into_response())
-            })
-        });
+        .and_then(
+            |p: Result<CountParams, Response>, s: Arc<ApiState>| async move {
+                let p = match p {
+                    Ok(p) => p,
+                    Err(reply) => return Ok(reply),
+                };
+                let query = CountQuery {
+                    from_ms: p.from_ms,
+                    to_ms: p.to_ms,
+                    bucket_ms: p.bucket_ms,
+                    camera: p.camera,
+                    label: p.label,
+                };
+                read(s, move |r| {
+                    r.counts(&query)
+                        .map(|rows| warp::reply::json(&rows).into_response())
+                })
+                .await
+            },
+        );
 
     let one = warp::path!("api" / "events" / String)
         .and(warp::get())

@@ -54,6 +54,13 @@ impl Labels {
             .unwrap_or_else(|| format!("class-{id}"))
     }
 
+    /// Every class id with a name, ascending.
+    pub fn ids(&self) -> Vec<u32> {
+        let mut ids: Vec<u32> = self.by_id.keys().copied().collect();
+        ids.sort_unstable();
+        ids
+    }
+
     /// The id of `name`, if the map has it.
     pub fn id_of(&self, name: &str) -> Option<u32> {
         self.by_id

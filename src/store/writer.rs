@@ -45,7 +45,7 @@ pub const RETENTION_PERIOD: Duration = Duration::from_secs(60);
 const DELETED_MEMORY: usize = 1024;
 
 /// What the writer has done so far.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct WriterStats {
     /// Changes queued.
     pub accepted: u64,

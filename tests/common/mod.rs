@@ -71,6 +71,7 @@ impl Proc {
     pub fn spawn_with_env(args: &[&str], env: &[(&str, &str)]) -> Self {
         let mut child = Command::new(bin())
             .args(args)
+            .env_remove("EDGESIGHT_API_TOKEN")
             .envs(env.iter().copied())
             .env("EDGESIGHT_LOG", "info")
             .stdin(Stdio::piped())
@@ -161,17 +162,30 @@ pub fn serve_rtsp_with(file: &Path, extra: &[&str]) -> (Proc, String) {
     (proc, url)
 }
 
+/// The API token every appliance started by [`start_appliance`] accepts (through
+/// `EDGESIGHT_API_TOKEN`).
+pub const TOKEN: &str = "edgesight-test-token-0123456789";
+
 /// Starts `edgesight run ARGS --http 127.0.0.1:0` with its own event store folder (unless ARGS
-/// name one with `--data`) and returns it with its base URL.
+/// name one with `--data`) and the API token [`TOKEN`]; returns it with its base URL.
 pub fn start_appliance(args: &[&str]) -> (Proc, String) {
+    start_appliance_with_env(args, &[("EDGESIGHT_API_TOKEN", TOKEN)])
+}
+
+/// Like [`start_appliance`] with these environment variables instead (no token unless given).
+pub fn start_appliance_with_env(args: &[&str], env: &[(&str, &str)]) -> (Proc, String) {
     let data = tempfile::tempdir().expect("data folder");
     let data_arg = data.path().to_str().expect("utf-8").to_string();
     let mut all = vec!["run", "--http", "127.0.0.1:0"];
     if !args.contains(&"--data") {
         all.extend(["--data", data_arg.as_str()]);
     }
+    let has_http = args.contains(&"--http");
+    if has_http {
+        all.drain(1..3);
+    }
     all.extend_from_slice(args);
-    let mut proc = Proc::spawn(&all);
+    let mut proc = Proc::spawn_with_env(&all, env);
     proc.data = Some(data);
     let base = proc.base_url();
     (proc, base)
@@ -185,7 +199,7 @@ impl Proc {
             .unwrap_or_else(|| panic!("the appliance did not start: {}", self.stderr_text()));
         line[line.find("http://").expect("url")..]
             .trim()
-            .to_string()
+            .replace("http://0.0.0.0:", "http://127.0.0.1:")
     }
 }
 
