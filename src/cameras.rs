@@ -14,7 +14,7 @@ use serde::Serialize;
 use crate::config::CameraConfig;
 use crate::events::TrackView;
 use crate::frame::{Frame, FrameSlot, unix_ms};
-use crate::latency::{StageTimes, StageWindow, StagesSummary};
+use crate::latency::{StageHistograms, StageTimes, StageWindow, StagesSummary};
 use crate::postprocess::LabeledDetection;
 use crate::rules::RulesStats;
 use crate::track::TrackerStats;
@@ -118,6 +118,7 @@ pub struct CameraRecord {
     /// The frame `latest` was computed on (analysis size), for `frame.jpg` and MJPEG.
     latest_frame: Mutex<Option<Arc<Frame>>>,
     stages: StageWindow,
+    histograms: StageHistograms,
     scene: Mutex<SceneStats>,
     rates: Mutex<Rates>,
 }
@@ -183,6 +184,7 @@ impl CameraRecord {
             latest: Mutex::new(None),
             latest_frame: Mutex::new(None),
             stages: StageWindow::default(),
+            histograms: StageHistograms::default(),
             scene: Mutex::new(SceneStats::default()),
             rates: Mutex::new(Rates::default()),
         })
@@ -244,6 +246,7 @@ impl CameraRecord {
     pub fn publish(&self, result: Arc<FrameResult>, frame: Arc<Frame>) {
         self.analysed.fetch_add(1, Ordering::Relaxed);
         self.stages.record(result.stages);
+        self.histograms.observe(&result.stages);
         *self.latest.lock().unwrap_or_else(|p| p.into_inner()) = Some(result);
         // The previous frame is released outside the lock.
         let _previous = self
@@ -262,6 +265,11 @@ impl CameraRecord {
     }
 
     /// Per-stage latency over the most recent analysed frames.
+    /// Every analysed frame's stage times so far, as histograms (`/metrics`).
+    pub fn stage_histograms(&self) -> &StageHistograms {
+        &self.histograms
+    }
+
     pub fn stages(&self) -> StagesSummary {
         self.stages.summary()
     }

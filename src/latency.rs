@@ -11,6 +11,7 @@
 use std::collections::VecDeque;
 use std::sync::Mutex;
 
+use prometheus_client::metrics::histogram::Histogram;
 use serde::Serialize;
 
 /// Frames kept per camera (12 s at 10 analysed frames per second).
@@ -157,6 +158,32 @@ impl StageWindow {
 }
 
 #[cfg(test)]
+mod histogram_tests {
+    use super::*;
+
+    #[test]
+    fn every_stage_is_observed_in_seconds() {
+        let h = StageHistograms::default();
+        h.observe(&StageTimes {
+            queue_ms: 3.0,
+            total_ms: 20.0,
+            ..StageTimes::default()
+        });
+        let names: Vec<&str> = h.stages().map(|(n, _)| n).collect();
+        assert_eq!(names, STAGES);
+        let mut text = String::new();
+        let mut registry = prometheus_client::registry::Registry::default();
+        for (name, hist) in h.stages() {
+            registry.register(format!("t_{name}"), "", hist.clone());
+        }
+        prometheus_client::encoding::text::encode(&mut text, &registry).expect("encode");
+        assert!(text.contains("t_queue_sum 0.003"), "{text}");
+        assert!(text.contains("t_total_bucket{le=\"0.032\"} 1"), "{text}");
+        assert!(text.contains("t_total_bucket{le=\"0.016\"} 0"), "{text}");
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -190,5 +217,36 @@ mod tests {
         assert_eq!(s.track.p95, 0.25);
         assert_eq!(s.rules.mean, 0.13);
         assert_eq!(STAGES.len(), 7);
+    }
+}
+
+/// Bucket bounds of the per-stage histograms, seconds: 0.5 ms to about 4 s, doubling.
+const BUCKETS: [f64; 14] = [
+    0.0005, 0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256, 0.512, 1.024, 2.048,
+    4.096,
+];
+
+/// Every analysed frame's stage times as Prometheus histograms (seconds), for `/metrics`.
+/// Recording is a few atomic operations per stage; nothing is kept per frame.
+#[derive(Debug)]
+pub struct StageHistograms([Histogram; 7]);
+
+impl Default for StageHistograms {
+    fn default() -> Self {
+        Self(std::array::from_fn(|_| Histogram::new(BUCKETS)))
+    }
+}
+
+impl StageHistograms {
+    /// Adds one frame's times.
+    pub fn observe(&self, times: &StageTimes) {
+        for (h, ms) in self.0.iter().zip(times.values()) {
+            h.observe(ms / 1000.0);
+        }
+    }
+
+    /// The histogram of each stage, with its name from [`STAGES`].
+    pub fn stages(&self) -> impl Iterator<Item = (&'static str, &Histogram)> {
+        STAGES.into_iter().zip(self.0.iter())
     }
 }

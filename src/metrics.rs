@@ -11,6 +11,7 @@
 //! | `edgesight_camera_reconnects_total` | counter | `camera` |
 //! | `edgesight_camera_last_frame_age_seconds` | gauge | `camera` (absent before a first frame) |
 //! | `edgesight_camera_state` | gauge, 1 for the current state | `camera`, `state` |
+//! | `edgesight_stage_latency_seconds` | histogram | `camera`, `stage` (queue, preprocess, infer, postprocess, track, rules, total) |
 //! | `edgesight_sink_messages_enqueued_total` | counter: outbox rows written | `sink` |
 //! | `edgesight_sink_deliveries_total` | counter | `sink`, `outcome` (`delivered`, `retried`, `dead`, `overflow`) |
 //! | `edgesight_sink_delivery_latency_seconds` | histogram: change stored → delivered | `sink` |
@@ -121,8 +122,28 @@ impl Collector for Cameras {
                 ConstGauge::new(i64::from(s == current)).encode(state.encode_family(&labels)?)?;
             }
         }
-        Ok(())
+        encode_stages(&self.0, &mut encoder)
     }
+}
+
+/// Per camera and stage: `edgesight_stage_latency_seconds`.
+fn encode_stages(
+    cameras: &[Arc<CameraRecord>],
+    encoder: &mut DescriptorEncoder,
+) -> Result<(), std::fmt::Error> {
+    let mut family = encoder.encode_descriptor(
+        "edgesight_stage_latency_seconds",
+        "Time an analysed frame spent per stage: queue (waiting in its slot), preprocess, infer, postprocess, track, rules, total (arrival to published)",
+        None,
+        MetricType::Histogram,
+    )?;
+    for c in cameras {
+        for (stage, histogram) in c.stage_histograms().stages() {
+            let labels = [("camera", c.name()), ("stage", stage)];
+            histogram.encode(family.encode_family(&labels)?)?;
+        }
+    }
+    Ok(())
 }
 
 #[derive(Debug)]

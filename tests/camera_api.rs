@@ -237,6 +237,11 @@ fn cameras_change_at_run_time_alone_and_persist() {
         "{metrics}"
     );
     assert!(!metrics.contains("yard"), "{metrics}");
+    assert!(
+        metrics
+            .contains("edgesight_stage_latency_seconds_count{camera=\"steady\",stage=\"infer\"}"),
+        "{metrics}"
+    );
 
     // Added again, then restarted: the file brings it back.
     let (status, body) = send(

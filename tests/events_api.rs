@@ -136,6 +136,7 @@ fn events_are_stored_queried_served_deleted_and_kept_across_restarts() {
     // Delete: the row and its files go.
     let r = client
         .delete(format!("{base}/api/events/{id}"))
+        .bearer_auth(common::TOKEN)
         .send()
         .expect("delete");
     assert_eq!(r.status(), 200);

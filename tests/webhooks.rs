@@ -598,6 +598,7 @@ fn a_refusing_endpoint_ends_in_dead_letters_that_the_api_replays() {
     let post = |path: &str| -> (u16, Value) {
         let r = client
             .post(format!("{base}{path}"))
+            .bearer_auth(common::TOKEN)
             .send()
             .expect("request");
         (r.status().as_u16(), r.json().expect("json"))
