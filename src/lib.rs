@@ -44,6 +44,7 @@ pub mod gpu;
 pub mod http;
 pub mod infer;
 pub mod ingest;
+pub mod jpeg;
 pub mod latency;
 pub mod metrics;
 pub mod postprocess;

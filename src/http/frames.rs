@@ -24,8 +24,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use image::codecs::jpeg::JpegEncoder;
-use image::{ExtendedColorType, RgbImage};
+use image::RgbImage;
 use serde::Deserialize;
 use warp::http::StatusCode;
 use warp::reply::Response;
@@ -168,14 +167,7 @@ pub fn encode(frame: &Frame, width: u32) -> Result<Bytes, String> {
         let height = ((view.height as u64 * width as u64) / view.width as u64).max(1) as u32;
         image = image::imageops::thumbnail(&image, width, height);
     }
-    let mut out = Vec::with_capacity(image.as_raw().len() / 10);
-    JpegEncoder::new_with_quality(&mut out, QUALITY)
-        .encode(
-            image.as_raw(),
-            image.width(),
-            image.height(),
-            ExtendedColorType::Rgb8,
-        )
+    let out = crate::jpeg::encode_rgb(image.as_raw(), image.width(), image.height(), QUALITY)
         .map_err(|e| format!("jpeg: {e}"))?;
     Ok(Bytes::from(out))
 }

@@ -163,6 +163,34 @@ pub(super) fn store_batch(
     Ok(())
 }
 
+/// Writes kept better views (see `throttle.rs`): the files, then the rows pointing at them, in
+/// one transaction; no change is stored and nothing goes to the outbox. Returns the ids written.
+pub(super) fn store_snapshots(
+    conn: &mut Connection,
+    data_dir: &Path,
+    db_path: &Path,
+    quality: u8,
+    views: &[Pending],
+    counters: &Counters,
+) -> Result<Vec<String>, StoreError> {
+    let written = write_snapshots(data_dir, quality, views, counters);
+    let err = StoreError::sqlite(db_path);
+    let tx = conn.transaction().map_err(&err)?;
+    let mut ids = Vec::with_capacity(written.len());
+    {
+        let mut point = tx.prepare_cached(POINT_AT_SNAPSHOT).map_err(&err)?;
+        for (i, w) in &written {
+            let id = &views[*i].change.event.id;
+            point
+                .execute(params![id, w.names.full, w.names.crop, w.bytes])
+                .map_err(&err)?;
+            ids.push(id.clone());
+        }
+    }
+    tx.commit().map_err(&err)?;
+    Ok(ids)
+}
+
 fn corrupt(db_path: &Path, id: &str, source: serde_json::Error) -> StoreError {
     StoreError::Corrupt {
         path: db_path.to_path_buf(),

@@ -47,6 +47,7 @@ mod retention;
 mod schema;
 mod snapshot;
 mod sweep;
+pub(crate) mod throttle;
 mod writer;
 
 #[cfg(test)]
@@ -117,12 +118,8 @@ pub enum StoreError {
     },
     #[error("snapshot {path}: {problem}")]
     Frame { path: PathBuf, problem: String },
-    #[error("snapshot {path}: jpeg encoding failed: {source}")]
-    Encode {
-        path: PathBuf,
-        #[source]
-        source: image::ImageError,
-    },
+    #[error("snapshot {path}: jpeg encoding failed: {problem}")]
+    Encode { path: PathBuf, problem: String },
     #[error("invalid event id `{0}`: use letters, digits, `-` and `_`")]
     InvalidId(String),
     #[error("invalid query: {0}")]

@@ -19,9 +19,6 @@ use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use image::ExtendedColorType;
-use image::codecs::jpeg::JpegEncoder;
-
 use super::draw::{BOX_COLOUR, Canvas, PixelRect};
 use super::{StoreError, valid_id};
 use crate::event::Event;
@@ -202,14 +199,10 @@ fn cut(rgb: &[u8], width: u32, r: PixelRect) -> Vec<u8> {
 }
 
 fn encode(rgb: &[u8], w: u32, h: u32, quality: u8, path: &Path) -> Result<Vec<u8>, StoreError> {
-    let mut out = Vec::with_capacity(rgb.len() / 8);
-    JpegEncoder::new_with_quality(&mut out, quality)
-        .encode(rgb, w, h, ExtendedColorType::Rgb8)
-        .map_err(|source| StoreError::Encode {
-            path: path.to_path_buf(),
-            source,
-        })?;
-    Ok(out)
+    crate::jpeg::encode_rgb(rgb, w, h, quality).map_err(|problem| StoreError::Encode {
+        path: path.to_path_buf(),
+        problem,
+    })
 }
 
 /// Writes `bytes` to `path` through `path.tmp`: written, fsynced, then renamed over `path`.

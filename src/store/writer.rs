@@ -27,6 +27,7 @@ use rusqlite::Connection;
 
 use super::apply::{self, Pending};
 use super::retention::{self, RetentionReport};
+use super::throttle::Throttle;
 use super::{StoreConfig, StoreError, valid_id};
 use crate::event::EventChange;
 use crate::frame::{Frame, unix_ms};
@@ -248,6 +249,7 @@ pub(super) fn spawn(
         counters: counters.clone(),
         deleted: VecDeque::new(),
         routes,
+        throttle: Throttle::default(),
     };
     thread.close(closed);
     let _ = thread.retention(unix_ms());
@@ -268,13 +270,19 @@ struct WriterThread {
     deleted: VecDeque<String>,
     /// The sinks whose outbox rows each change gets.
     routes: Vec<Route>,
+    /// At most one snapshot per event per interval (after its first).
+    throttle: Throttle,
 }
 
 impl WriterThread {
     fn run(mut self, rx: Receiver<Command>) {
         let mut next_retention = Instant::now() + RETENTION_PERIOD;
         loop {
-            let wait = next_retention.saturating_duration_since(Instant::now());
+            let until = self
+                .throttle
+                .next_due()
+                .map_or(next_retention, |t| t.min(next_retention));
+            let wait = until.saturating_duration_since(Instant::now());
             match rx.recv_timeout(wait) {
                 Ok(first) => {
                     let mut batch = Vec::with_capacity(16);
@@ -284,7 +292,7 @@ impl WriterThread {
                         return;
                     }
                 }
-                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Timeout) => self.store(&mut Vec::new()),
                 Err(RecvTimeoutError::Disconnected) => return,
             }
             // Also when changes never stop coming.
@@ -304,10 +312,12 @@ impl WriterThread {
                     if self.deleted.contains(&change.event.id) {
                         self.counters.ignored.fetch_add(1, Ordering::Relaxed);
                     } else {
-                        changes.push(Pending {
+                        let mut p = Pending {
                             change: *change,
                             frame,
-                        });
+                        };
+                        self.throttle.admit(&mut p, Instant::now());
+                        changes.push(p);
                     }
                 }
                 Command::Flush(reply) => {
@@ -342,8 +352,35 @@ impl WriterThread {
     }
 
     fn store(&mut self, changes: &mut Vec<Pending>) {
+        let now = Instant::now();
+        let ending: Vec<&str> = changes
+            .iter()
+            .filter(|p| p.change.kind == crate::event::ChangeKind::End)
+            .map(|p| p.change.event.id.as_str())
+            .collect();
+        let views = self.throttle.due(now, &ending);
+        if !views.is_empty() {
+            match apply::store_snapshots(
+                &mut self.conn,
+                &self.data_dir,
+                &self.db_path,
+                self.config.snapshot_quality,
+                &views,
+                &self.counters,
+            ) {
+                Ok(ids) => ids.iter().for_each(|id| self.throttle.wrote(id, now)),
+                Err(e) => tracing::error!(error = %e, "store: kept snapshots not written"),
+            }
+        }
         if changes.is_empty() {
             return;
+        }
+        for p in changes.iter() {
+            if p.change.kind == crate::event::ChangeKind::End {
+                self.throttle.ended(&p.change.event.id);
+            } else if p.frame.is_some() {
+                self.throttle.wrote(&p.change.event.id, now);
+            }
         }
         let batch = std::mem::take(changes);
         let n = batch.len() as u64;

@@ -74,7 +74,7 @@ fn size_deletes_the_oldest_ended_events_until_everything_fits() {
     let (store, writer) = open(dir.path());
     let now = now();
     let mut events = Vec::new();
-    for i in 0..24u64 {
+    for i in 0..40u64 {
         let ended = i != 0;
         events.push(put(&writer, "cam", i + 1, now - DAY + i * 1_000, ended));
     }

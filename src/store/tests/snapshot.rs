@@ -166,10 +166,19 @@ fn a_better_frame_replaces_the_files_and_a_frame_without_improvement_is_ignored(
     writer.flush(T).expect("flush");
     assert_eq!(std::fs::read(&paths.full).expect("read"), smooth);
 
+    // A better view within the snapshot interval is kept, not written yet...
     e.best_score = 0.95;
     let mut better = change(ChangeKind::Update, &e);
     better.best_improved = true;
     writer.try_send(better, Some(noise_frame(320, 240, 2)));
+    writer.flush(T).expect("flush");
+    assert_eq!(
+        std::fs::read(&paths.full).expect("read"),
+        smooth,
+        "throttled"
+    );
+    // ...and on disk before the event's end is stored.
+    writer.try_send(change(ChangeKind::End, &e), None);
     writer.flush(T).expect("flush");
     let noisy = std::fs::read(&paths.full).expect("read");
     assert!(
@@ -183,6 +192,7 @@ fn a_better_frame_replaces_the_files_and_a_frame_without_improvement_is_ignored(
     let on_disk = noisy.len() + std::fs::read(&paths.crop).expect("crop").len();
     assert_eq!(bytes as usize, on_disk);
     assert_eq!(writer.stats().snapshots, 2);
+    assert!(reader.get(&e.id).expect("get").expect("row").has_snapshot);
     // Only the two final files exist: no temporary names left behind.
     assert_eq!(
         files_under(&dir.path().join("snapshots")),
@@ -205,4 +215,38 @@ fn a_short_pixel_buffer_is_an_error_and_the_row_is_stored_without_a_snapshot() {
     let got = store.reader().expect("reader").get(&e.id).expect("get");
     assert_eq!(got.map(|g| g.has_snapshot), Some(false));
     assert_eq!(writer.stats().snapshot_errors, 1);
+}
+
+#[test]
+fn a_kept_better_view_is_written_once_the_interval_has_passed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (store, writer) = open(dir.path());
+    let mut e = event("gate", 7, 1_000, "person");
+    writer.try_send(change(ChangeKind::New, &e), Some(frame(320, 240)));
+    writer.flush(T).expect("flush");
+    let reader = store.reader().expect("reader");
+    let paths = reader.snapshot_paths(&e.id).expect("paths").expect("some");
+    let first = std::fs::read(&paths.full).expect("read");
+    // Two better views in a row: only the last is kept.
+    for (i, score) in [(3, 0.9), (4, 0.95)] {
+        e.best_score = score;
+        let mut better = change(ChangeKind::Update, &e);
+        better.best_improved = true;
+        writer.try_send(better, Some(noise_frame(320, 240, i)));
+    }
+    writer.flush(T).expect("flush");
+    assert_eq!(std::fs::read(&paths.full).expect("read"), first);
+    // Nothing else is sent: the writer wakes by itself when the interval is over.
+    std::thread::sleep(
+        crate::store::throttle::SNAPSHOT_INTERVAL + std::time::Duration::from_millis(500),
+    );
+    writer.flush(T).expect("flush");
+    let last = std::fs::read(&paths.full).expect("read");
+    assert_ne!(last, first, "the kept view was not written");
+    assert_eq!(
+        writer.stats().snapshots,
+        2,
+        "one write for the two better views"
+    );
+    drop(store);
 }
