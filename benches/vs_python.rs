@@ -1,9 +1,9 @@
 //! Benchmark (not a test): edgesight against the analysis loop a user would write in Python, on
 //! the same RTSP streams and model, with bare inference measured in the same run.
 //!
-//! Setup: one `edgesight serve-rtsp` process (its own process, as a camera would be) serves the
-//! pedestrian clip (768x576, 10 fps, H.264); `BENCH_CAMERAS` (12) cameras read it, so 120
-//! frames/s are offered. Then, one after the other, for `BENCH_SECONDS` (30) each after a
+//! Setup: `BENCH_CAMERAS` (12) `edgesight serve-rtsp` processes (one per camera, started 37 ms
+//! apart, so that, like real cameras, they send frames at independent moments) serve the
+//! pedestrian clip (768x576, 10 fps, H.264): 120 frames/s are offered. Then, one after the other, for `BENCH_SECONDS` (30) each after a
 //! warm-up:
 //! 1. bare inference: ONNX Runtime alone on tensors prepared beforehand, with the appliance's
 //!    thread setting (`model.threads`, the default) — the ceiling;
@@ -35,22 +35,20 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 }
 
 /// Frames analysed per second and sorted latencies (ms) of edgesight over `seconds`.
-fn edgesight(
-    url: &str,
-    cameras: usize,
-    threads: usize,
-    warmup: u64,
-    seconds: u64,
-) -> (f64, Vec<f64>, f64) {
+fn edgesight(urls: &[String], threads: usize, warmup: u64, seconds: u64) -> (f64, Vec<f64>, f64) {
     let dir = tempfile::tempdir().expect("tempdir");
     let model = Config::demo(&repo()).expect("demo").model;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
     let mut text = format!(
-        "[http]\nbind = \"127.0.0.1:0\"\n[model]\npath = {:?}\nfamily = \"ssd\"\nlabels = {:?}\nthreads = {threads}\nbackends = [\"cpu\"]\n[store]\npath = {:?}\n",
+        "[http]\nbind = \"127.0.0.1:{port}\"\n[model]\npath = {:?}\nfamily = \"ssd\"\nlabels = {:?}\nthreads = {threads}\nbackends = [\"cpu\"]\n[store]\npath = {:?}\n",
         model.path,
         model.labels,
         dir.path().join("data")
     );
-    for i in 0..cameras {
+    for (i, url) in urls.iter().enumerate() {
         text.push_str(&format!(
             "[[cameras]]\nname = \"cam{i}\"\nurl = \"{url}\"\ndetect_fps = 10\n"
         ));
@@ -98,6 +96,22 @@ fn edgesight(
     (fps, latencies, cores)
 }
 
+/// Time between two RTSP servers' starts: each server process paces its own streams, so the
+/// cameras deliver frames at independent moments, as real cameras do (the sessions of one
+/// server process all send at the same instant).
+const STAGGER: Duration = Duration::from_millis(37);
+
+/// One `serve-rtsp` process per camera, started [`STAGGER`] apart; their URLs.
+fn servers(cameras: usize) -> (Vec<Killed>, Vec<String>) {
+    (0..cameras)
+        .map(|_| {
+            let server = support::serve_rtsp(&clip());
+            std::thread::sleep(STAGGER);
+            server
+        })
+        .unzip()
+}
+
 /// utime + stime of a process, seconds.
 fn cpu_seconds(pid: u32) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
@@ -110,13 +124,7 @@ fn cpu_seconds(pid: u32) -> f64 {
 }
 
 /// The Python loop's JSON summary.
-fn python(
-    url: &str,
-    cameras: usize,
-    threads: usize,
-    warmup: u64,
-    seconds: u64,
-) -> serde_json::Value {
+fn python(urls: &[String], threads: usize, warmup: u64, seconds: u64) -> serde_json::Value {
     let model = Config::demo(&repo()).expect("demo").model;
     let script = repo().join("scripts/bench/baseline_loop.py");
     let mut cmd = Command::new("python3");
@@ -132,7 +140,7 @@ fn python(
         .args(["--threads", &threads.to_string()])
         .env("PYTHONPATH", repo().join(".deps/python"))
         .stdout(Stdio::piped());
-    for _ in 0..cameras {
+    for url in urls {
         cmd.args(["--url", url]);
     }
     let mut child = cmd.spawn().expect("python3");
@@ -161,9 +169,9 @@ fn main() {
     let bare_ms = bare_onnxruntime(&model, &frames, threads);
     let bare_fps = 1000.0 / bare_ms;
 
-    let (_server, url) = support::serve_rtsp(&clip());
-    let (fps, latencies, cores) = edgesight(&url, cameras, threads, warmup, seconds);
-    let py = python(&url, cameras, threads, warmup, seconds);
+    let (_servers, urls) = servers(cameras);
+    let (fps, latencies, cores) = edgesight(&urls, threads, warmup, seconds);
+    let py = python(&urls, threads, warmup, seconds);
     let py_fps = py["analysed_fps"].as_f64().unwrap_or(f64::NAN);
     let py_p50 = py["latency_p50_ms"].as_f64().unwrap_or(f64::NAN);
     let py_p99 = py["latency_p99_ms"].as_f64().unwrap_or(f64::NAN);

@@ -67,6 +67,7 @@ def main():
     p.add_argument("--seconds", type=float, default=30.0)
     p.add_argument("--warmup", type=float, default=5.0)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--stagger-ms", type=float, default=0.0, help="pause between starting capture threads")
     args = p.parse_args()
 
     options = ort.SessionOptions()
@@ -79,6 +80,7 @@ def main():
     cameras = [Camera(url, stop) for url in args.url]
     for c in cameras:
         c.start()
+        time.sleep(args.stagger_ms / 1000.0)
 
     latencies = []
     analysed = 0

@@ -1,32 +1,45 @@
 //! Scheduler: which cameras are due for analysis — fair shares, freshest frame first.
 //!
-//! Each camera is due once per `1 / detect_fps`. Fairness: every camera has a virtual time, the
-//! analysis it received in units of its own interval (each analysis adds `1 / detect_fps`; a
-//! camera that joins starts at the least virtual time of the others). Among the due cameras
-//! with a new frame, only those less than one interval ahead of the least-served one are
-//! eligible (so shares never drift apart by more than one analysis), and among those the one
-//! whose frame arrived last goes first: latency is the frame's age plus inference, and with
-//! many cameras some frame has nearly always just arrived. Ties go round robin from the camera
-//! after the last one served. When analysis is slower than the cameras, the frames that
-//! arrive meanwhile replace each other in their slots (counted as drops there): the analysed
-//! frame is always the newest one, and latency does not build up.
+//! Rate: each camera earns credit at its `detect_fps` (one credit per interval, at most
+//! [`CREDIT_CAP`] saved); analysing a frame spends one. A camera is due when it has a credit,
+//! so a frame is analysed the moment it arrives if its camera's rate allows, never held back to
+//! a schedule of its own (a camera sending exactly `detect_fps` keeps a spare credit, which
+//! absorbs arrival jitter). A camera sending faster is analysed at `detect_fps` on average.
+//!
+//! Fairness and freshness: every camera has a virtual time, the analysis it received in units of
+//! its own interval (each analysis adds `1 / detect_fps`; a camera that joins starts at the
+//! least virtual time of the others). Among the due cameras with a new frame, the fresh ones
+//! (younger than [`STALE_AFTER`] of their interval) go before the stale; among those, only the
+//! cameras less than one interval ahead of the least-served one are eligible, and among those
+//! the one whose frame arrived last goes first. Latency is the frame's age plus inference: with
+//! many cameras some frame has nearly always just arrived, and a stale frame waits until no
+//! fresh one does (its camera's next frame will be fresh, so shares stay even). Ties go round robin from the camera after the last one served. When analysis is
+//! slower than the cameras, the frames that arrive meanwhile replace each other in their slots
+//! (counted as drops there): the analysed frame is always the newest one, and latency does not
+//! build up.
 
 use std::time::{Duration, Instant};
 
-/// Per-camera due times, round robin among due cameras.
+/// Most credits a camera saves: enough to absorb jitter, too few for a burst of catch-up
+/// analyses after a pause.
+pub const CREDIT_CAP: f64 = 2.0;
+
+/// A waiting frame is stale once older than this share of its camera's interval.
+pub const STALE_AFTER: f64 = 0.3;
+
+/// Per-camera credits and virtual times.
 #[derive(Default)]
 pub struct Scheduler {
     /// Camera ids, in the order the caller indexes its cameras.
     ids: Vec<u64>,
-    interval: Vec<Duration>,
-    next_due: Vec<Instant>,
+    /// Analyses per second, per camera.
+    rate: Vec<f64>,
+    /// Credits at `credit_at`.
+    credit: Vec<f64>,
+    credit_at: Vec<Instant>,
     /// Analysis received, in seconds of each camera's own interval (see the module docs).
     vtime: Vec<f64>,
     cursor: usize,
-}
-
-fn interval_of(fps: f32) -> Duration {
-    Duration::from_secs_f64(1.0 / f64::from(fps.max(0.001)))
 }
 
 impl Scheduler {
@@ -37,27 +50,41 @@ impl Scheduler {
         s
     }
 
-    /// Follows a changed camera list: cameras still present keep their due time, new ones are
-    /// due at once, removed ones are forgotten.
+    /// Follows a changed camera list: cameras still present keep their credit and virtual
+    /// time, new ones start with one credit (due at once), removed ones are forgotten.
     pub fn sync(&mut self, cameras: &[(u64, f32)], now: Instant) {
         let old = |id: u64| self.ids.iter().position(|&o| o == id);
         let floor = self.vtime.iter().copied().fold(f64::INFINITY, f64::min);
         let floor = if floor.is_finite() { floor } else { 0.0 };
-        let next_due: Vec<Instant> = cameras
+        let credit: Vec<f64> = cameras
             .iter()
-            .map(|&(id, _)| old(id).map_or(now, |i| self.next_due[i]))
+            .map(|&(id, _)| old(id).map_or(1.0, |i| self.credit_now(i, now)))
             .collect();
         let vtime: Vec<f64> = cameras
             .iter()
             .map(|&(id, _)| old(id).map_or(floor, |i| self.vtime[i]))
             .collect();
         self.ids = cameras.iter().map(|&(id, _)| id).collect();
-        self.interval = cameras.iter().map(|&(_, fps)| interval_of(fps)).collect();
-        self.next_due = next_due;
+        self.rate = cameras
+            .iter()
+            .map(|&(_, fps)| f64::from(fps.max(0.001)))
+            .collect();
+        self.credit = credit;
+        self.credit_at = vec![now; cameras.len()];
         self.vtime = vtime;
         if self.cursor >= self.ids.len() {
             self.cursor = 0;
         }
+    }
+
+    /// Camera `i`'s credit at `t` (not before its last update).
+    fn credit_now(&self, i: usize, t: Instant) -> f64 {
+        let earned = t.saturating_duration_since(self.credit_at[i]).as_secs_f64() * self.rate[i];
+        (self.credit[i] + earned).min(CREDIT_CAP)
+    }
+
+    fn due(&self, i: usize, t: Instant) -> bool {
+        self.credit_now(i, t) >= 1.0 - 1e-9
     }
 
     /// The next camera to analyse at `now`: due, with a frame waiting (`frame_at(i)` is when
@@ -81,7 +108,7 @@ impl Scheduler {
     ) -> Vec<usize> {
         let picked = self.ready(now, max, frame_at);
         if let Some(&last) = picked.last() {
-            self.cursor = (last + 1) % self.next_due.len();
+            self.cursor = (last + 1) % self.ids.len();
         }
         picked
     }
@@ -93,22 +120,28 @@ impl Scheduler {
         max: usize,
         frame_at: impl Fn(usize) -> Option<Instant>,
     ) -> Vec<usize> {
-        let n = self.next_due.len();
+        let n = self.ids.len();
         let candidates: Vec<(usize, Instant)> = (0..n)
             .map(|k| (self.cursor + k) % n)
-            .filter(|&i| self.next_due[i] <= now)
+            .filter(|&i| self.due(i, now))
             .filter_map(|i| Some((i, frame_at(i)?)))
             .collect();
+        let fresh = |i: usize, arrival: Instant| {
+            now.saturating_duration_since(arrival).as_secs_f64() < STALE_AFTER / self.rate[i]
+        };
+        let any_fresh = candidates.iter().any(|&(i, a)| fresh(i, a));
         let least = candidates
             .iter()
+            .filter(|&&(i, a)| !any_fresh || fresh(i, a))
             .map(|&(i, _)| self.vtime[i])
             .fold(f64::INFINITY, f64::min);
-        // Eligible first (less than one interval ahead), freshest first; then the others by
-        // virtual time. The sort is stable, so ties keep round-robin order.
-        let mut ranked: Vec<(bool, i128, usize)> = candidates
+        // Fresh before stale; among each, eligible (less than one interval ahead) freshest
+        // first, then the others by virtual time. The sort is stable, so ties keep round-robin
+        // order.
+        let mut ranked: Vec<((bool, bool), i128, usize)> = candidates
             .into_iter()
             .map(|(i, arrival)| {
-                let eligible = self.vtime[i] < least + self.interval[i].as_secs_f64();
+                let eligible = self.vtime[i] < least + 1.0 / self.rate[i];
                 let key = if eligible {
                     -(arrival
                         .saturating_duration_since(now - Duration::from_secs(3600))
@@ -116,20 +149,17 @@ impl Scheduler {
                 } else {
                     (self.vtime[i] * 1e9) as i128
                 };
-                (!eligible, key, i)
+                ((!fresh(i, arrival), !eligible), key, i)
             })
             .collect();
         ranked.sort_by_key(|&(ineligible, key, _)| (ineligible, key));
         ranked.into_iter().take(max).map(|(_, _, i)| i).collect()
     }
 
-    /// Whether a camera other than those in `except` is due by `by` (due now without a frame
-    /// yet, or due later but before `by`): a batch could still grow by waiting.
+    /// Whether a camera other than those in `except` is due by `by`: a batch could still grow
+    /// by waiting for its frame.
     pub fn any_due_by(&self, by: Instant, except: &[usize]) -> bool {
-        self.next_due
-            .iter()
-            .enumerate()
-            .any(|(i, &t)| t <= by && !except.contains(&i))
+        (0..self.ids.len()).any(|i| !except.contains(&i) && self.due(i, by))
     }
 
     /// How many cameras are scheduled.
@@ -141,26 +171,22 @@ impl Scheduler {
         self.ids.is_empty()
     }
 
-    /// Records that camera `i` was served at `now`. The next due time stays on the camera's
-    /// grid (`first due + k × interval`), so a frame served a little late does not shift the
-    /// cadence, but is at least half an interval away: a camera that was idle does not get a
-    /// burst of catch-up analyses.
+    /// Records that camera `i` was served at `now`: one credit spent.
     pub fn served(&mut self, i: usize, now: Instant) {
-        let interval = self.interval[i];
-        self.vtime[i] += interval.as_secs_f64();
-        let earliest = now + interval / 2;
-        let mut next = self.next_due[i] + interval;
-        if next < earliest {
-            let behind = (earliest - next).as_nanos();
-            let steps = behind.div_ceil(interval.as_nanos().max(1));
-            next += interval.mul_f64(steps as f64);
-        }
-        self.next_due[i] = next;
+        self.credit[i] = self.credit_now(i, now) - 1.0;
+        self.credit_at[i] = now;
+        self.vtime[i] += 1.0 / self.rate[i];
     }
 
-    /// The earliest time any camera becomes due, if that is in the future.
+    /// The earliest time a camera that is not due now becomes due, if any.
     pub fn next_deadline(&self, now: Instant) -> Option<Instant> {
-        self.next_due.iter().copied().filter(|&t| t > now).min()
+        (0..self.ids.len())
+            .filter(|&i| !self.due(i, now))
+            .map(|i| {
+                let missing = 1.0 - self.credit_now(i, now);
+                now + Duration::from_secs_f64(missing / self.rate[i]).max(Duration::from_micros(1))
+            })
+            .min()
     }
 }
 

@@ -164,19 +164,15 @@ proptest! {
             let distinct: HashSet<_> = batch.iter().collect();
             prop_assert_eq!(distinct.len(), batch.len(), "a camera twice in one batch");
         }
-        // No camera is analysed faster than its detect fps: due times keep the camera's
-        // cadence (a late frame does not shift the grid), so two serves may be closer than one
-        // interval (never closer than half of one), never three within one, and never more
-        // than the rate over the run.
+        // No camera is analysed faster than its detect fps: it spends a credit per analysis
+        // and earns them at its rate, saving at most two, so never three analyses within one
+        // interval, and at most the rate over the run plus the two saved.
         for (i, times) in sim.served.iter().enumerate() {
             let interval = Duration::from_secs_f64(1.0 / f64::from(fps[i]));
-            for w in times.windows(2) {
-                prop_assert!(w[1] - w[0] + Duration::from_micros(1) >= interval / 2);
-            }
             for w in times.windows(3) {
                 prop_assert!(w[2] - w[0] + Duration::from_micros(1) >= interval);
             }
-            prop_assert!(times.len() as f64 <= 3.0 * f64::from(fps[i]) + 1.0);
+            prop_assert!(times.len() as f64 <= 3.0 * f64::from(fps[i]) + 2.0);
         }
         // Waiting for company never exceeds max_wait (plus the 1 ms polling step).
         for w in &sim.waits {
@@ -223,10 +219,18 @@ fn under_overload_fresh_frames_go_first_and_shares_stay_even() {
         sim.ages.iter().map(Duration::as_secs_f64).sum::<f64>() * 1000.0 / sim.ages.len() as f64;
     let counts: Vec<usize> = sim.served.iter().map(Vec::len).collect();
     let mean = counts.iter().sum::<usize>() as f64 / cameras as f64;
-    println!("served {counts:?}, mean frame age {mean_age:.1} ms");
+    let mut ages: Vec<f64> = sim.ages.iter().map(|d| d.as_secs_f64() * 1000.0).collect();
+    ages.sort_by(f64::total_cmp);
+    println!(
+        "served {counts:?}, mean frame age {mean_age:.1} ms, p99 {:.1}",
+        ages[(ages.len() - 1) * 99 / 100]
+    );
     // Serving in turn regardless of freshness takes frames at a random point of their period:
-    // 50 ms old on average. Freshest-first within fair shares must do clearly better.
-    assert!(mean_age < 35.0, "frames waited {mean_age:.1} ms on average");
+    // 50 ms old on average, up to 100. Fresh frames first, within fair shares, must do clearly
+    // better on both.
+    assert!(mean_age < 15.0, "frames waited {mean_age:.1} ms on average");
+    let p99 = ages[(ages.len() - 1) * 99 / 100];
+    assert!(p99 < 40.0, "the slowest 1% waited {p99:.1} ms");
     for c in &counts {
         assert!(
             (*c as f64 - mean).abs() <= 0.15 * mean,
