@@ -235,7 +235,7 @@ impl Analysis {
             return;
         }
         let started = Instant::now();
-        let views: Vec<FrameView<'_>> = frames.iter().map(|(_, f)| f.view().into()).collect();
+        let views: Vec<FrameView<'_>> = frames.iter().map(|(_, f)| f.view()).collect();
         let (results, timings) = match self.detector.detect_batch(&views) {
             Ok(found) => found,
             Err(e) => {

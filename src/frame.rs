@@ -1,7 +1,9 @@
 //! Frames and the latest-frame slot between ingest and analysis.
 //!
 //! A [`Frame`] owns a mapped GStreamer buffer (no copy from the appsink) or, for still images,
-//! plain bytes. A [`FrameSlot`] holds at most one frame per camera: a newer frame replaces an
+//! plain bytes, in the format it was decoded to (I420 from cameras, RGB from still images):
+//! analysis reads it as a [`FrameView`] and converts only the pixels the model needs; whole
+//! RGB pictures ([`Frame::to_rgb`]) are made only for snapshots and the console. A [`FrameSlot`] holds at most one frame per camera: a newer frame replaces an
 //! older one that was not taken yet, and the replacement is counted as a drop. Putting never
 //! blocks, so the GStreamer streaming thread is never held up by analysis.
 
@@ -9,9 +11,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use crate::preprocess::RgbView;
+use crate::preprocess::{Colorimetry, FrameView, PixelFormat, PlaneLayout};
 
-/// The pixels of a frame, packed RGB8.
+/// The bytes of a frame (their layout: [`Frame::format`] and [`Frame::planes`]).
 pub enum FramePixels {
     /// A decoded GStreamer buffer, mapped for reading.
     Gst(gstreamer::MappedBuffer<gstreamer::buffer::Readable>),
@@ -27,8 +29,11 @@ pub struct Frame {
     /// pixels); equal to `width`/`height` when nothing was scaled.
     pub source_width: u32,
     pub source_height: u32,
-    /// Bytes from one row to the next.
-    pub stride: usize,
+    pub format: PixelFormat,
+    /// Where each plane lies in the bytes (offset, bytes from one row to the next).
+    pub planes: [PlaneLayout; 3],
+    /// YUV matrix and range, for YUV formats.
+    pub colorimetry: Colorimetry,
     pub pixels: FramePixels,
     /// When the frame reached our code (appsink callback).
     pub received_at: Instant,
@@ -48,7 +53,16 @@ impl Frame {
             height,
             source_width: width,
             source_height: height,
-            stride: width as usize * 3,
+            format: PixelFormat::Rgb,
+            planes: [
+                PlaneLayout {
+                    offset: 0,
+                    stride: width as usize * 3,
+                },
+                PlaneLayout::default(),
+                PlaneLayout::default(),
+            ],
+            colorimetry: Colorimetry::default(),
             pixels: FramePixels::Owned(data),
             received_at: Instant::now(),
             timestamp_ms: unix_ms(),
@@ -57,31 +71,35 @@ impl Frame {
         }
     }
 
-    /// Grey level of pixel (x, y) (BT.601 weights), for the motion gate. `x < width`,
-    /// `y < height`.
+    /// Grey level of pixel (x, y), for the motion gate: the luma plane of a YUV frame, BT.601
+    /// weights of an RGB one. `x < width`, `y < height`; 0 outside the buffer.
     pub fn luma(&self, x: u32, y: u32) -> u8 {
         let view = self.view();
-        let i = y as usize * view.stride + x as usize * 3;
-        match view.data.get(i..i + 3) {
-            Some(p) => {
-                ((77 * u32::from(p[0]) + 150 * u32::from(p[1]) + 29 * u32::from(p[2])) >> 8) as u8
-            }
-            None => 0,
+        let plane = view.planes[0];
+        let at = |i: usize| view.data.get(plane.offset + y as usize * plane.stride + i);
+        if view.format.is_yuv() {
+            return at(x as usize).copied().unwrap_or(0);
         }
+        let bpp = view.format.packed_bytes();
+        let [r, g, b] = view.format.rgb_offsets();
+        let px = |c: usize| at(x as usize * bpp + c).copied().map_or(0, u32::from);
+        ((77 * px(r) + 150 * px(g) + 29 * px(b)) >> 8) as u8
     }
 
-    /// The pixels as a borrowed RGB view.
-    pub fn view(&self) -> RgbView<'_> {
+    /// The pixels, borrowed, in their own format.
+    pub fn view(&self) -> FrameView<'_> {
         let data: &[u8] = match &self.pixels {
             FramePixels::Gst(mapped) => mapped.as_slice(),
             FramePixels::Owned(bytes) => bytes,
         };
-        RgbView {
-            data,
-            width: self.width,
-            height: self.height,
-            stride: self.stride,
-        }
+        FrameView::with_planes(self.format, data, self.width, self.height, &self.planes)
+            .with_colorimetry(self.colorimetry)
+    }
+
+    /// The whole picture as packed RGB8 (`width * 3` bytes a row); an error names the layout
+    /// that does not fit the buffer.
+    pub fn to_rgb(&self) -> Result<Vec<u8>, String> {
+        crate::preprocess::to_packed_rgb(&self.view()).map_err(|e| e.to_string())
     }
 }
 
@@ -164,6 +182,7 @@ mod tests {
         }
         let f = slot.take().expect("a frame");
         assert_eq!(f.view().data, &[4, 4, 4]);
+        assert_eq!(f.luma(0, 0), 3, "BT.601 weights of a grey pixel");
         assert_eq!(f.seq, 5);
         assert!(slot.take().is_none());
         assert_eq!(slot.received(), 5);

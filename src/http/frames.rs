@@ -145,26 +145,11 @@ fn target_width(frame_width: u32, asked: Option<u32>) -> u32 {
 
 /// Encodes `frame` as a JPEG `width` pixels wide (aspect kept).
 pub fn encode(frame: &Frame, width: u32) -> Result<Bytes, String> {
-    let view = frame.view();
-    let row = view.width as usize * 3;
-    let needed = (view.height as usize).saturating_sub(1) * view.stride + row;
-    if view.width == 0 || view.height == 0 || view.stride < row || view.data.len() < needed {
-        return Err(format!(
-            "{}x{} frame with stride {} has {} bytes",
-            view.width,
-            view.height,
-            view.stride,
-            view.data.len()
-        ));
-    }
-    let mut packed = Vec::with_capacity(row * view.height as usize);
-    for y in 0..view.height as usize {
-        packed.extend_from_slice(&view.data[y * view.stride..y * view.stride + row]);
-    }
-    let mut image = RgbImage::from_raw(view.width, view.height, packed)
+    let packed = frame.to_rgb()?;
+    let mut image = RgbImage::from_raw(frame.width, frame.height, packed)
         .ok_or_else(|| "frame buffer does not match its size".to_string())?;
-    if width < view.width {
-        let height = ((view.height as u64 * width as u64) / view.width as u64).max(1) as u32;
+    if width < frame.width {
+        let height = ((frame.height as u64 * width as u64) / frame.width as u64).max(1) as u32;
         image = image::imageops::thumbnail(&image, width, height);
     }
     let out = crate::jpeg::encode_rgb(image.as_raw(), image.width(), image.height(), QUALITY)
@@ -374,7 +359,7 @@ mod tests {
             *b = (i % 251) as u8;
         }
         let mut frame = Frame::from_rgb(w, h, data);
-        frame.stride = w as usize * 3 + 6;
+        frame.planes[0].stride = w as usize * 3 + 6;
         for (asked, want) in [(None, 64), (Some(32), 32), (Some(1000), 64), (Some(1), 16)] {
             let jpeg = encode(&frame, target_width(w, asked)).expect("encodes");
             let img = image::load_from_memory(&jpeg).expect("decodes");

@@ -8,7 +8,8 @@
 //! Decoders are chosen by [`decoder::choose`](super::decoder::choose) in `autoplug-select`;
 //! audio is never decoded. Frames are scaled to the camera's detect size in GStreamer
 //! (`nvvidconv` where the decoder outputs device memory, else `videoscale`), so only the pixels
-//! analysis needs reach our code, then converted to RGB. The appsink keeps one buffer and drops
+//! analysis needs reach our code, in I420 or NV12 (`videoconvert` passes the decoders' own I420
+//! through; the preprocessing reads YUV directly). The appsink keeps one buffer and drops
 //! older ones (`max-buffers=1`, `drop=true`); its callback maps the buffer without copying and
 //! hands it to `on_frame`, which must not block.
 
@@ -25,6 +26,7 @@ use gstreamer_video as gst_video;
 use super::decoder::{self, Codec, Registry};
 use crate::config::CameraConfig;
 use crate::frame::{Frame, FramePixels, unix_ms};
+use crate::preprocess::{Colorimetry, PixelFormat, PlaneLayout, YuvMatrix, YuvRange};
 
 /// Latency of rtspsrc's jitter buffer, in milliseconds (rtspsrc's own default is 2000).
 pub const RTSP_LATENCY_MS: u32 = 200;
@@ -95,8 +97,10 @@ pub fn build(
     let sink = gst_app::AppSink::builder()
         .name("sink")
         .caps(
+            // The decoders' own formats: no whole-frame colour conversion in GStreamer (the
+            // preprocessing reads YUV directly; DESIGN.md, decode cost).
             &gst_video::VideoCapsBuilder::new()
-                .format(gst_video::VideoFormat::Rgb)
+                .format_list([gst_video::VideoFormat::I420, gst_video::VideoFormat::Nv12])
                 .build(),
         )
         .max_buffers(1)
@@ -155,6 +159,36 @@ fn sample_to_frame(sample: &gst::Sample, source_size: u64) -> Option<Frame> {
     let info = gst_video::VideoInfo::from_caps(sample.caps()?).ok()?;
     let buffer = sample.buffer_owned()?;
     let pts_ms = buffer_pts_ms(&buffer);
+    let format = match info.format() {
+        gst_video::VideoFormat::I420 => PixelFormat::I420,
+        gst_video::VideoFormat::Nv12 => PixelFormat::Nv12,
+        _ => return None,
+    };
+    // A decoder that pads its planes says where they are in a video meta.
+    let (offsets, strides): (Vec<usize>, Vec<i32>) = match buffer.meta::<gst_video::VideoMeta>() {
+        Some(meta) => (meta.offset().to_vec(), meta.stride().to_vec()),
+        None => (info.offset().to_vec(), info.stride().to_vec()),
+    };
+    let mut planes = [PlaneLayout::default(); 3];
+    for (p, layout) in planes.iter_mut().enumerate().take(format.planes()) {
+        *layout = PlaneLayout {
+            offset: *offsets.get(p)?,
+            stride: usize::try_from(*strides.get(p)?).ok()?,
+        };
+    }
+    let c = info.colorimetry();
+    let colorimetry = Colorimetry {
+        matrix: if c.matrix() == gst_video::VideoColorMatrix::Bt709 {
+            YuvMatrix::Bt709
+        } else {
+            YuvMatrix::Bt601
+        },
+        range: if c.range() == gst_video::VideoColorRange::Range0_255 {
+            YuvRange::Full
+        } else {
+            YuvRange::Limited
+        },
+    };
     let mapped = buffer.into_mapped_buffer_readable().ok()?;
     let (sw, sh) = match ((source_size >> 32) as u32, source_size as u32) {
         (0, _) | (_, 0) => (info.width(), info.height()),
@@ -165,7 +199,9 @@ fn sample_to_frame(sample: &gst::Sample, source_size: u64) -> Option<Frame> {
         height: info.height(),
         source_width: sw,
         source_height: sh,
-        stride: usize::try_from(info.stride()[0]).ok()?,
+        format,
+        planes,
+        colorimetry,
         pixels: FramePixels::Gst(mapped),
         received_at: Instant::now(),
         timestamp_ms: unix_ms(),

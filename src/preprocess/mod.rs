@@ -29,6 +29,7 @@
 
 mod batch;
 mod color;
+mod convert;
 mod error;
 mod kernel;
 mod plan;
@@ -39,6 +40,7 @@ use half::f16;
 
 pub use batch::{preprocess_batch, preprocess_into_slot};
 pub use color::{YUV_FRAC_BITS, YuvCoefficients};
+pub use convert::to_packed_rgb;
 pub use error::PreprocessError;
 pub(crate) use kernel::{normalisation, pad_value};
 pub use plan::{FRAC_BITS, Geometry, Tap, tap};

@@ -91,15 +91,9 @@ pub fn write(
         .map(Path::to_path_buf)
         .unwrap_or_else(|| data_dir.to_path_buf());
     let (w, h) = (frame.width, frame.height);
-    let mut rgb = packed_rgb(frame).ok_or_else(|| StoreError::Frame {
+    let mut rgb = frame.to_rgb().map_err(|problem| StoreError::Frame {
         path: full_path.clone(),
-        problem: format!(
-            "{}x{} frame with stride {} has {} bytes",
-            w,
-            h,
-            frame.stride,
-            frame.view().data.len()
-        ),
+        problem,
     })?;
     let rect = box_in_frame(event, w, h);
     let crop_rect = crop_rect(rect, w, h);
@@ -166,25 +160,6 @@ pub fn crop_rect(r: PixelRect, w: u32, h: u32) -> PixelRect {
         x2: (r.x2 + mx).min(w),
         y2: (r.y2 + my).min(h),
     }
-}
-
-/// The frame's pixels as tightly packed RGB8 rows; `None` when the buffer is too short for
-/// its size and stride, or the frame is empty.
-fn packed_rgb(frame: &Frame) -> Option<Vec<u8>> {
-    let view = frame.view();
-    let row = view.width as usize * 3;
-    if view.width == 0 || view.height == 0 || view.stride < row {
-        return None;
-    }
-    let needed = (view.height as usize - 1) * view.stride + row;
-    if view.data.len() < needed {
-        return None;
-    }
-    let mut out = Vec::with_capacity(row * view.height as usize);
-    for y in 0..view.height as usize {
-        out.extend_from_slice(&view.data[y * view.stride..y * view.stride + row]);
-    }
-    Some(out)
 }
 
 /// A copy of `r` out of a packed RGB8 image `width` pixels wide.

@@ -209,7 +209,7 @@ fn a_short_pixel_buffer_is_an_error_and_the_row_is_stored_without_a_snapshot() {
     let (store, writer) = open(dir.path());
     let e = event("gate", 1, 1_000, "person");
     let mut f = Frame::from_rgb(320, 240, vec![0; 100]);
-    f.stride = 960;
+    f.planes[0].stride = 960;
     writer.try_send(change(ChangeKind::New, &e), Some(Arc::new(f)));
     writer.flush(T).expect("flush");
     let got = store.reader().expect("reader").get(&e.id).expect("get");
