@@ -179,3 +179,37 @@ pub fn serve_rtsp(clip: &Path) -> (Killed, String) {
         .to_string();
     (Killed(server), url)
 }
+
+/// The pedestrian clip re-timed to `fps` frames per second (frames repeated by `videorate`,
+/// same size), made once with `gst-launch-1.0` and cached in `.deps/cache/`; the clip itself
+/// for its own 10 fps.
+pub fn clip_at_fps(fps: u32) -> PathBuf {
+    if fps == 10 {
+        return clip();
+    }
+    let out = repo().join(format!(".deps/cache/vtest-{fps}fps.mp4"));
+    if out.is_file() {
+        return out;
+    }
+    let part = out.with_extension("mp4.part");
+    let status = Command::new("gst-launch-1.0")
+        .args(["-q", "-e", "filesrc"])
+        .arg(format!("location={}", clip().display()))
+        .args(["!", "decodebin", "!", "videoconvert", "!", "videorate", "!"])
+        .arg(format!("video/x-raw,framerate={fps}/1"))
+        .args(["!", "x264enc", "speed-preset=veryfast", "bframes=0"])
+        .arg(format!("key-int-max={fps}"))
+        .args([
+            "!",
+            "video/x-h264,profile=constrained-baseline",
+            "!",
+            "h264parse",
+        ])
+        .args(["!", "mp4mux", "!", "filesink"])
+        .arg(format!("location={}", part.display()))
+        .status()
+        .expect("gst-launch-1.0");
+    assert!(status.success(), "cannot re-time the clip to {fps} fps");
+    std::fs::rename(&part, &out).expect("rename");
+    out
+}
