@@ -17,7 +17,8 @@
 //! OpenCV + NumPy into .deps/python/), or `cargo bench --bench preprocess` after
 //! `scripts/setup.sh --bench`.
 
-use std::path::PathBuf;
+mod support;
+
 use std::process::Command;
 use std::time::Instant;
 
@@ -31,13 +32,10 @@ use edgesight::preprocess::{
 use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
+use support::repo;
 
 const BATCH: usize = 8;
 const SIZE: u32 = 640;
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
 
 fn iters() -> usize {
     std::env::var("BENCH_ITERS")
@@ -48,13 +46,7 @@ fn iters() -> usize {
 
 /// `BATCH` frames of the pedestrian clip as `w x h` NV12, tightly packed, one after another.
 fn decode_nv12(w: u32, h: u32) -> Vec<u8> {
-    let clip = [
-        repo().join("../shared/media/vtest.mp4"),
-        repo().join(".deps/media/vtest.mp4"),
-    ]
-    .into_iter()
-    .find(|p| p.is_file())
-    .expect("pedestrian clip missing: run `make setup`");
+    let clip = support::clip();
     gst::init().expect("gstreamer");
     let pipeline = gst::parse::launch(&format!(
         "filesrc location=\"{}\" ! decodebin ! videoscale ! videoconvert ! \

@@ -1,4 +1,4 @@
-//! Soak benchmark (not a test): 8 RTSP cameras × 720p30 H.264 through the whole appliance for
+//! Soak benchmark (not a test): 8 (`SOAK_CAMERAS`) RTSP cameras × 720p30 H.264 through the whole appliance for
 //! `SOAK_SECONDS` (default 600), sampled once a second.
 //!
 //! Setup:
@@ -26,7 +26,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-const CAMERAS: usize = 8;
+/// Cameras unless `SOAK_CAMERAS` says otherwise.
+const DEFAULT_CAMERAS: usize = 8;
 const CLIP_FPS: u64 = 30;
 const DETECT_FPS: u64 = 5;
 
@@ -352,6 +353,10 @@ fn machine() -> String {
 }
 
 fn main() {
+    let n_cameras: usize = std::env::var("SOAK_CAMERAS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(DEFAULT_CAMERAS);
     // `cargo bench` passes `--bench`; nothing else is accepted.
     let seconds: u64 = std::env::var("SOAK_SECONDS")
         .ok()
@@ -385,7 +390,7 @@ fn main() {
         repo.join("models/ssd_mobilenet_v2_coco_quant_qdq.onnx"),
         repo.join("models/coco_labels.txt"),
     );
-    for i in 0..CAMERAS {
+    for i in 0..n_cameras {
         text.push_str(&format!(
             "\n[[cameras]]\nname = \"cam{i}\"\nurl = \"{url}\"\ndetect_fps = {DETECT_FPS}\n"
         ));
@@ -424,12 +429,12 @@ fn main() {
     let connect = Instant::now();
     loop {
         let cameras = api.cameras();
-        assert_eq!(cameras.len(), CAMERAS, "/api/cameras: {cameras:?}");
+        assert_eq!(cameras.len(), n_cameras, "/api/cameras: {cameras:?}");
         let streaming = cameras
             .iter()
             .filter(|c| c["state"] == "streaming" && u64_field(c, "frames_in") > 0)
             .count();
-        if streaming == CAMERAS {
+        if streaming == n_cameras {
             break;
         }
         if connect.elapsed() > Duration::from_secs(60) {
@@ -445,12 +450,12 @@ fn main() {
         std::thread::sleep(Duration::from_millis(250));
     }
     eprintln!(
-        "soak: {CAMERAS} cameras streaming after {:.1} s; sampling every second for {seconds} s \
+        "soak: {n_cameras} cameras streaming after {:.1} s; sampling every second for {seconds} s \
          (first {warmup:.0} s warm-up) ...",
         connect.elapsed().as_secs_f64()
     );
 
-    let names: Vec<String> = (0..CAMERAS).map(|i| format!("cam{i}")).collect();
+    let names: Vec<String> = (0..n_cameras).map(|i| format!("cam{i}")).collect();
     let mut samples: Vec<Sample> = Vec::new();
     let mut ages = Vec::new();
     let mut latencies = Vec::new();
@@ -517,7 +522,7 @@ fn main() {
             let dt = sample.t_s - prev.t_s;
             eprintln!(
                 "soak: {i}/{seconds} s: RSS {:.1} MiB, {:.2} cores, {:.1} frames/s in, {:.1} analysed, \
-                 max frame age {:.0} ms, {}/{CAMERAS} streaming",
+                 max frame age {:.0} ms, {}/{n_cameras} streaming",
                 sample.rss_kb as f64 / 1024.0,
                 (sample.cpu_s - prev.cpu_s) / dt,
                 (sample.frames_in - prev.frames_in) as f64 / dt,
@@ -585,7 +590,7 @@ fn main() {
 
     println!();
     println!(
-        "edgesight soak: {CAMERAS} RTSP cameras × {} (1280x720, {CLIP_FPS} fps H.264), detect_fps {DETECT_FPS}",
+        "edgesight soak: {n_cameras} RTSP cameras × {} (1280x720, {CLIP_FPS} fps H.264), detect_fps {DETECT_FPS}",
         clip.display()
     );
     println!();
@@ -596,8 +601,8 @@ fn main() {
         window.len()
     );
     println!(
-        "| cameras | {CAMERAS} (streaming throughout: {}; reconnects in window: {}) |",
-        if min_streaming == CAMERAS {
+        "| cameras | {n_cameras} (streaming throughout: {}; reconnects in window: {}) |",
+        if min_streaming == n_cameras {
             "yes".to_string()
         } else {
             format!("no, as few as {min_streaming}")
@@ -605,8 +610,8 @@ fn main() {
         last.reconnects - first.reconnects
     );
     println!(
-        "| offered | {} frames/s ({CAMERAS} × {CLIP_FPS}); received (sum of fps_in, mean) {fps_in:.1} frames/s |",
-        CAMERAS as u64 * CLIP_FPS
+        "| offered | {} frames/s ({n_cameras} × {CLIP_FPS}); received (sum of fps_in, mean) {fps_in:.1} frames/s |",
+        n_cameras as u64 * CLIP_FPS
     );
     println!(
         "| RSS at start / end of window | {:.1} / {:.1} MiB (max {:.1}) |",
@@ -620,12 +625,12 @@ fn main() {
     );
     println!(
         "| CPU per stream | {:.1}% of one core (decode at {CLIP_FPS} fps + analysis at {DETECT_FPS} fps); ingest+decode alone {:.1}% |",
-        100.0 * cores / CAMERAS as f64,
-        100.0 * decode_cores / CAMERAS as f64
+        100.0 * cores / n_cameras as f64,
+        100.0 * decode_cores / n_cameras as f64
     );
     println!(
         "| frames decoded | {decoded:.1} frames/s ({:.1} per stream) |",
-        decoded / CAMERAS as f64
+        decoded / n_cameras as f64
     );
     println!(
         "| decode fps per core | {:.1} frames/s per core used (frames_in rate / appliance cores, analysis included) |",
