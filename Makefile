@@ -11,8 +11,10 @@ TEST_LD_LIBRARY_PATH := $(CURDIR)/.deps/cuda/nvrtc/lib$(if $(LD_LIBRARY_PATH),:$
 .PHONY: run test setup build lint bench bench-setup check-fresh
 
 ## Install everything, build in release mode, run the demo (console on http://127.0.0.1:8080).
+## The TensorRT backend is compiled in (it loads TensorRT at run time where there is one; without
+## it the CPU serves and the log says why).
 run: setup
-	$(CARGO) build --release --locked
+	$(CARGO) build --release --locked --features tensorrt
 	./target/release/edgesight run $(ARGS)
 
 ## Install everything and run every test of the workspace, with the TensorRT backend compiled in
@@ -28,7 +30,7 @@ setup:
 	@bash scripts/setup.sh
 
 build: setup
-	$(CARGO) build --release --locked
+	$(CARGO) build --release --locked --features tensorrt
 
 ## Formatting and lints, as CI checks them: with and without the TensorRT backend.
 lint:
