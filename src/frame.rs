@@ -182,7 +182,11 @@ mod tests {
         }
         let f = slot.take().expect("a frame");
         assert_eq!(f.view().data, &[4, 4, 4]);
-        assert_eq!(f.luma(0, 0), 3, "BT.601 weights of a grey pixel");
+        assert_eq!(
+            f.luma(0, 0),
+            4,
+            "BT.601 weights sum to 256, so grey stays grey"
+        );
         assert_eq!(f.seq, 5);
         assert!(slot.take().is_none());
         assert_eq!(slot.received(), 5);
