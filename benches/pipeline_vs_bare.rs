@@ -74,7 +74,7 @@ fn appliance(model: &ModelConfig, cameras: usize, seconds: u64) -> (f64, f64, f6
     let (_server, url) = serve_rtsp(&clip());
     let dir = tempfile::tempdir().expect("tempdir");
     let mut text = format!(
-        "[http]\nbind = \"127.0.0.1:0\"\n[model]\npath = {:?}\nfamily = \"ssd\"\nlabels = {:?}\nthreads = {}\n",
+        "[http]\nbind = \"127.0.0.1:0\"\n[model]\npath = {:?}\nfamily = \"ssd\"\nlabels = {:?}\nthreads = {}\nworkers = 1\n",
         model.path, model.labels, model.threads
     );
     for i in 0..cameras {

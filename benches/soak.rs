@@ -181,7 +181,8 @@ fn cpu_seconds(pid: u32, ticks: f64) -> f64 {
 }
 
 /// CPU seconds of `pid`'s live threads by role, from their names: (GStreamer ingest and
-/// decode, analysis incl. ONNX Runtime's unnamed pool threads, the rest: tokio, supervisors).
+/// decode, analysis incl. the detection workers and ONNX Runtime's unnamed pool threads, the
+/// rest: tokio, supervisors, the store writer).
 fn cpu_by_role(pid: u32, ticks: f64) -> (f64, f64, f64) {
     let (mut decode, mut analysis, mut rest) = (0.0, 0.0, 0.0);
     let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
@@ -198,9 +199,9 @@ fn cpu_by_role(pid: u32, ticks: f64) -> (f64, f64, f64) {
         let f: Vec<&str> = stat[close + 1..].split_whitespace().collect();
         let cpu =
             (f[11].parse::<f64>().unwrap_or(0.0) + f[12].parse::<f64>().unwrap_or(0.0)) / ticks;
-        if comm == "analysis" || comm == "edgesight" {
+        if comm == "analysis" || comm == "edgesight" || comm.starts_with("detect-") {
             analysis += cpu;
-        } else if comm == "tokio" || comm.starts_with("ingest-") {
+        } else if comm == "tokio" || comm == "store-writer" || comm.starts_with("ingest-") {
             rest += cpu;
         } else {
             decode += cpu;

@@ -157,17 +157,24 @@ pub fn run(opts: RunOptions) -> Result<(), AppError> {
     let config = resolve_config(&opts, &home)?;
     gstreamer::init().map_err(|e| AppError::Gstreamer(e.to_string()))?;
     let selection = crate::infer::select::select(&config.model, &home)?;
-    let model = selection.detector.info().clone();
+    let first = selection
+        .detectors
+        .first()
+        .ok_or_else(|| AppError::Io("no detector was selected".into()))?;
+    let (model, labels) = (first.info().clone(), first.label_names());
     let backends = selection.status.clone();
-    let labels = selection.detector.label_names();
+    let workers = selection.detectors.len();
     tracing::info!(
-        "model {} ({}, {}x{}, sha256 {}…) on {}",
+        "model {} ({}, {}x{}, sha256 {}…) on {} ({workers} detection worker{}, {} inference thread{} each)",
         model.path,
         model.family.as_str(),
         model.input_width,
         model.input_height,
         &model.sha256[..12],
-        model.backend
+        model.backend,
+        if workers == 1 { "" } else { "s" },
+        config.model.threads,
+        if config.model.threads == 1 { "" } else { "s" },
     );
 
     let mut children: Vec<ReplayChild> =

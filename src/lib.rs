@@ -12,7 +12,7 @@
 //! infer/       Backend trait; ONNX Runtime on the CPU; TensorRT (feature `tensorrt`)
 //! postprocess/ model-family decoders (SSD, YOLOX) + NMS → detections in source pixels
 //!   detector.rs  preprocess → infer → postprocess for one image or a batch
-//!   analysis.rs  the analysis thread that runs the detector on due frames
+//!   analysis/    the analysis thread (schedule, track, rules, publish) and its detection workers
 //!   latency.rs   per-stage times of each analysed frame, summarised per camera
 //! track/       per-camera multi-object tracker (Kalman + two-stage IoU assignment) → stable ids
 //! rules/       per-camera zones, lines, anti-flicker, dwell, counters → event changes

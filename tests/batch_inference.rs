@@ -86,6 +86,7 @@ fn model(path: PathBuf, family: ModelFamily, labels: PathBuf) -> ModelConfig {
         only_labels: Vec::new(),
         sha256: None,
         threads: 2,
+        workers: 1,
         backends: vec![BackendKind::Cpu],
         max_batch: 8,
         max_wait: std::time::Duration::from_millis(10),

@@ -89,9 +89,50 @@ pub fn ms_per(elapsed: Duration, n: usize) -> f64 {
 
 /// ms/frame of ONNX Runtime alone on tensors prepared beforehand, with `threads` intra-op threads.
 pub fn bare_onnxruntime(model: &ModelConfig, frames: &[Frame], threads: usize) -> f64 {
+    let mut backend = bare_session(model, threads);
+    let tensors = bare_tensors(frames);
+    let t0 = bare_pass(&mut *backend, &tensors);
+    ms_per(t0, tensors.len())
+}
+
+/// Frames/s of ONNX Runtime alone with `sessions` sessions of `threads` intra-op threads each,
+/// side by side (one OS thread per session), on tensors prepared beforehand.
+pub fn bare_onnxruntime_parallel(
+    model: &ModelConfig,
+    frames: &[Frame],
+    sessions: usize,
+    threads: usize,
+) -> f64 {
+    let tensors = bare_tensors(frames);
+    let mut backends: Vec<_> = (0..sessions)
+        .map(|_| bare_session(model, threads))
+        .collect();
+    let start = std::sync::Barrier::new(sessions);
+    let elapsed: Vec<Duration> = std::thread::scope(|scope| {
+        let runs: Vec<_> = backends
+            .iter_mut()
+            .map(|backend| {
+                let (tensors, start) = (&tensors, &start);
+                scope.spawn(move || {
+                    start.wait();
+                    bare_pass(&mut **backend, tensors)
+                })
+            })
+            .collect();
+        runs.into_iter()
+            .map(|r| r.join().expect("session"))
+            .collect()
+    });
+    let slowest = elapsed.iter().max().copied().unwrap_or_default();
+    (sessions * tensors.len()) as f64 / slowest.as_secs_f64()
+}
+
+fn bare_session(model: &ModelConfig, threads: usize) -> Box<OnnxBackend> {
     let (bytes, _) = read_verified(model).expect("model");
-    let mut backend =
-        OnnxBackend::load(&repo(), &model.path, &bytes, threads).expect("onnxruntime");
+    Box::new(OnnxBackend::load(&repo(), &model.path, &bytes, threads).expect("onnxruntime"))
+}
+
+fn bare_tensors(frames: &[Frame]) -> Vec<Vec<u8>> {
     let spec = InputSpec {
         width: 300,
         height: 300,
@@ -102,23 +143,27 @@ pub fn bare_onnxruntime(model: &ModelConfig, frames: &[Frame], threads: usize) -
         mean: [0.0; 3],
         std: [1.0; 3],
     };
-    let tensors: Vec<Vec<u8>> = frames
+    frames
         .iter()
         .map(|f| {
             let mut t = vec![0u8; spec.elements()];
             preprocess_into(f.view(), &spec, TensorSlot::U8(&mut t)).expect("preprocess");
             t
         })
-        .collect();
+        .collect()
+}
+
+/// One warm-up run, then every tensor once; the time of the latter.
+fn bare_pass(backend: &mut OnnxBackend, tensors: &[Vec<u8>]) -> Duration {
     let shape = [1i64, 300, 300, 3];
     backend
         .run(InputData::U8(&tensors[0]), &shape)
         .expect("warm-up");
     let t0 = Instant::now();
-    for t in &tensors {
+    for t in tensors {
         backend.run(InputData::U8(t), &shape).expect("run");
     }
-    ms_per(t0.elapsed(), tensors.len())
+    t0.elapsed()
 }
 
 /// A child process, killed when dropped.

@@ -119,8 +119,10 @@ pub struct ModelConfig {
     /// Expected sha256 of the model file (hex). `None`: a `<model>.sha256` file beside the model
     /// is used when present.
     pub sha256: Option<String>,
-    /// ONNX Runtime intra-op threads.
+    /// ONNX Runtime intra-op threads of each detection worker.
     pub threads: usize,
+    /// Detection workers on the CPU backend (a GPU backend runs one, and batches).
+    pub workers: usize,
     /// Backends in order of preference; the first that loads serves.
     pub backends: Vec<BackendKind>,
     /// Most frames per inference (dynamic-batch models).

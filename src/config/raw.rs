@@ -66,8 +66,11 @@ pub struct RawModel {
     pub only_labels: Option<Vec<String>>,
     /// Expected sha256 of the model file.
     pub sha256: Option<String>,
-    /// ONNX Runtime intra-op threads; default: the CPU cores, at most 4.
+    /// ONNX Runtime intra-op threads of each detection worker; default 1.
     pub threads: Option<usize>,
+    /// Detection workers (each its own inference session, frames of different cameras in
+    /// parallel) on the CPU backend; default: the CPU cores / `threads`, at most 4.
+    pub workers: Option<usize>,
     /// Inference backends in order of preference: "tensorrt" (NVIDIA GPU), "cpu" (ONNX
     /// Runtime); the first that loads serves. Default ["tensorrt", "cpu"].
     pub backends: Option<Vec<String>>,

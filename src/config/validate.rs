@@ -193,11 +193,18 @@ fn validate_model(m: RawModel, source: &str, base: &Path) -> Result<ModelConfig,
                 .fix("give the 64 hex digits printed by `sha256sum MODEL`"),
         );
     }
-    let threads = m.threads.unwrap_or_else(default_threads);
+    let threads = m.threads.unwrap_or(1);
     if threads == 0 || threads > 256 {
         return Err(
             ConfigError::new(source, "model.threads", format!("{threads} threads"))
                 .fix("use 1 up to the number of CPU cores"),
+        );
+    }
+    let workers = m.workers.unwrap_or_else(|| default_workers(threads));
+    if !(1..=64).contains(&workers) {
+        return Err(
+            ConfigError::new(source, "model.workers", format!("{workers} workers"))
+                .fix("use 1 up to the number of CPU cores (workers × threads ≤ cores is best)"),
         );
     }
     let max_detections = m.max_detections.unwrap_or(100);
@@ -270,16 +277,16 @@ fn validate_model(m: RawModel, source: &str, base: &Path) -> Result<ModelConfig,
         only_labels: m.only_labels.unwrap_or_default(),
         sha256: m.sha256.map(|h| h.to_ascii_lowercase()),
         threads,
+        workers,
     })
 }
 
-/// ONNX Runtime intra-op threads when the config says nothing: the CPU cores, at most 4.
-/// (Measured on 2 cores with 6 cameras decoding: 2 threads analyse 21% more frames than 1;
-/// see PERFORMANCE.md.)
-pub fn default_threads() -> usize {
-    std::thread::available_parallelism()
-        .map(|n| n.get().min(4))
-        .unwrap_or(1)
+/// Detection workers when the config says nothing: the CPU cores / `threads`, at most 4.
+/// (Measured on 2 cores: two sessions of one thread each infer 196 frames/s side by side, one
+/// session of two threads 147; see PERFORMANCE.md.)
+pub fn default_workers(threads: usize) -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    (cores / threads.max(1)).clamp(1, 4)
 }
 
 /// Checks one camera. `prefix` names it in errors (`cameras[2]` in a file, `camera` in the API).

@@ -58,9 +58,10 @@ pub struct Upgrade {
     sha256: String,
 }
 
-/// The serving detector, the states, and a pending upgrade.
+/// The serving detectors (one per detection worker: `model.workers` on the CPU backend, one on
+/// a GPU), the states, and a pending upgrade.
 pub struct Selection {
-    pub detector: Detector,
+    pub detectors: Vec<Detector>,
     pub status: SharedStatus,
     pub upgrade: Option<Upgrade>,
 }
@@ -118,9 +119,19 @@ pub fn select(cfg: &ModelConfig, home: &Path) -> Result<Selection, DetectorError
         match loaded {
             Ok(backend) => {
                 set(&status, i, BackendState::Serving, None);
-                let detector = Detector::with_backend(cfg, backend, sha256)?;
+                let mut detectors = vec![Detector::with_backend(cfg, backend, sha256.clone())?];
+                if *kind == BackendKind::Cpu {
+                    for _ in 1..cfg.workers {
+                        let more = OnnxBackend::load(home, &cfg.path, &bytes, cfg.threads)?;
+                        detectors.push(Detector::with_backend(
+                            cfg,
+                            Box::new(more),
+                            sha256.clone(),
+                        )?);
+                    }
+                }
                 return Ok(Selection {
-                    detector,
+                    detectors,
                     status,
                     upgrade,
                 });

@@ -1,36 +1,42 @@
-//! The analysis thread: batch → preprocess → infer → postprocess → track → rules, for every
-//! camera, on one named OS thread that owns the detector.
+//! The analysis thread: batch → (detection workers: preprocess → infer → postprocess) → track
+//! → rules, for every camera, on one named OS thread (`analysis`).
 //!
-//! It sleeps until a camera is due or a frame arrives (a bounded wake-up channel of one), takes
-//! the newest frames of the cameras the [`Batcher`] picks, detects, follows each camera's
-//! objects ([`CameraEvents`]) and publishes: the frame's detections and tracks on the camera's
-//! record (and as a JSON line on stdout with `--print-detections`), event changes on the
-//! [`EventBus`]. A failed frame is logged and skipped; the loop goes on. Cameras added, changed
-//! or removed at run time are picked up at the next turn (the [`CameraSet`]'s generation
-//! changed); a removed or changed camera's open events end. A camera without frames still ages
-//! its tracks once a second. On stop, every open event ends. Every few seconds it logs what each
-//! camera sees.
+//! It sleeps until a camera is due, a frame arrives (a bounded wake-up channel of one) or a
+//! worker finishes; takes the newest frames of the cameras the [`Batcher`] picks and hands them
+//! to an idle detection worker ([`workers`]: one per `model.workers` on the CPU, each its own
+//! inference session, so frames of different cameras are detected side by side); a camera with
+//! a frame in flight waits, so each camera's frames are followed in order. For each detected
+//! frame it follows the camera's objects ([`CameraEvents`]) and publishes: the frame's
+//! detections and tracks on the camera's record (and as a JSON line on stdout with
+//! `--print-detections`), event changes on the [`EventBus`]. A failed frame is logged and
+//! skipped; the loop goes on. Cameras added, changed or removed at run time are picked up at the
+//! next turn (the [`CameraSet`]'s generation changed); a removed or changed camera's open events
+//! end. A camera without frames still ages its tracks once a second. On stop, the workers finish
+//! what they hold and every open event ends. Every few seconds it logs what each camera sees.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Write;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::Receiver;
+use crossbeam_channel::{Receiver, Select};
 
 use crate::batch::motion::MotionGate;
 use crate::batch::{Batcher, Next};
 use crate::cameras::{CameraRecord, CameraSet, FrameResult, SceneStats};
 use crate::config::ModelConfig;
-use crate::detector::{Detector, Timings};
+use crate::detector::Timings;
 use crate::events::{CameraEvents, EventBus};
 use crate::frame::{Frame, unix_ms};
 use crate::infer::select::{Selection, SharedStatus, Upgrade};
+
+mod workers;
+
 use crate::latency::StageTimes;
 use crate::postprocess::LabeledDetection;
-use crate::preprocess::FrameView;
+use workers::{Done, Job, Workers};
 
 /// How often the per-camera summary is logged.
 const SUMMARY_EVERY: Duration = Duration::from_secs(5);
@@ -57,17 +63,26 @@ pub fn spawn(
     stop: Arc<AtomicBool>,
     options: AnalysisOptions,
 ) -> std::io::Result<JoinHandle<()>> {
+    let first = selection.detectors.first().ok_or_else(|| {
+        std::io::Error::new(std::io::ErrorKind::InvalidInput, "no detector selected")
+    })?;
+    let (report_threshold, max_batch) = (first.score_threshold(), first.max_batch());
+    let workers = Workers::start(selection.detectors)?;
     std::thread::Builder::new()
         .name("analysis".into())
         .spawn(move || {
             let mut analysis = Analysis {
-                detector: selection.detector,
+                workers,
+                report_threshold,
+                score_floor: report_threshold,
+                max_batch,
                 upgrade: selection.upgrade,
                 backends: selection.status,
                 model,
                 bus,
                 options,
                 scenes: HashMap::new(),
+                in_flight: HashSet::new(),
             };
             analysis.run(&cameras, &wake, &stop);
         })
@@ -82,7 +97,13 @@ struct Scene {
 }
 
 struct Analysis {
-    detector: Detector,
+    workers: Workers,
+    /// The configured `model.score_threshold` (what is reported).
+    report_threshold: f32,
+    /// What the detectors decode down to: the lowest `tracker.low_score` of the cameras.
+    score_floor: f32,
+    /// Frames per inference.
+    max_batch: usize,
     upgrade: Option<Upgrade>,
     backends: SharedStatus,
     model: ModelConfig,
@@ -90,6 +111,8 @@ struct Analysis {
     options: AnalysisOptions,
     /// By camera record id.
     scenes: HashMap<u64, Scene>,
+    /// Cameras (record ids) with a frame at a worker.
+    in_flight: HashSet<u64>,
 }
 
 fn schedule_of(cameras: &[Arc<CameraRecord>]) -> Vec<(u64, f32)> {
@@ -109,6 +132,9 @@ impl Analysis {
         let mut last_summary = Instant::now();
         let mut last_tick = Instant::now();
         while !stop.load(Ordering::SeqCst) {
+            while let Some(done) = self.workers.try_collect() {
+                self.finish(done);
+            }
             let now = Instant::now();
             if set.generation() != generation {
                 generation = set.generation();
@@ -117,23 +143,45 @@ impl Analysis {
                 batcher.sync(&schedule_of(&cameras), now);
             }
             if let Some(better) = Upgrade::poll(&mut self.upgrade, &self.backends) {
-                self.detector = better;
+                self.replace_workers(vec![better]);
                 self.set_score_floor(&cameras);
                 batcher = self.batcher();
                 batcher.sync(&schedule_of(&cameras), now);
             }
-            match batcher.next(now, |i| cameras[i].slot.frame_at()) {
-                Next::Run(batch) => {
-                    let frames = batch
-                        .iter()
-                        .filter_map(|&i| cameras[i].slot.take().map(|f| (&cameras[i], f)))
-                        .filter(|(camera, frame)| self.motion_passes(camera, frame))
-                        .collect();
-                    self.analyse(frames);
+            if self.workers.idle() {
+                let in_flight = &self.in_flight;
+                let next = batcher.next(now, |i| {
+                    let camera = &cameras[i];
+                    match in_flight.contains(&camera.id) {
+                        true => None,
+                        false => camera.slot.frame_at(),
+                    }
+                });
+                match next {
+                    Next::Run(batch) => {
+                        let frames: Vec<_> = batch
+                            .iter()
+                            .filter_map(|&i| {
+                                cameras[i].slot.take().map(|f| (cameras[i].clone(), f))
+                            })
+                            .filter(|(camera, frame)| self.motion_passes(camera, frame))
+                            .collect();
+                        self.submit(frames);
+                    }
+                    Next::Wait(until) => {
+                        let sleep = until.saturating_duration_since(now).min(MAX_SLEEP);
+                        let mut either = Select::new();
+                        either.recv(wake);
+                        either.recv(self.workers.finished());
+                        let _ = either.ready_timeout(sleep);
+                        let _ = wake.try_recv();
+                    }
                 }
-                Next::Wait(until) => {
-                    let _ = wake.recv_timeout(until.saturating_duration_since(now).min(MAX_SLEEP));
-                }
+            } else {
+                // Every worker is busy: the next thing to do is collecting a result.
+                let mut one = Select::new();
+                one.recv(self.workers.finished());
+                let _ = one.ready_timeout(MAX_SLEEP);
             }
             if last_tick.elapsed() >= Duration::from_secs(1) {
                 last_tick = Instant::now();
@@ -145,14 +193,43 @@ impl Analysis {
                 cameras.iter().for_each(|c| log_summary(c));
             }
         }
+        let last = self.workers.stop();
+        last.into_iter().for_each(|done| self.finish(done));
         let ids: Vec<u64> = self.scenes.keys().copied().collect();
         ids.into_iter().for_each(|id| self.end_scene(id));
+    }
+
+    /// Hands a batch to an idle worker; its cameras are in flight until it comes back.
+    fn submit(&mut self, frames: workers::Frames) {
+        if frames.is_empty() {
+            return;
+        }
+        self.in_flight
+            .extend(frames.iter().map(|(camera, _)| camera.id));
+        self.workers.submit(Job {
+            frames,
+            score_floor: self.score_floor,
+        });
+    }
+
+    /// Switches to other detectors (a backend upgrade): the current workers finish first.
+    fn replace_workers(&mut self, detectors: Vec<crate::detector::Detector>) {
+        if let Some(first) = detectors.first() {
+            self.max_batch = first.max_batch();
+        }
+        match Workers::start(detectors) {
+            Ok(fresh) => {
+                let mut old = std::mem::replace(&mut self.workers, fresh);
+                old.stop().into_iter().for_each(|done| self.finish(done));
+            }
+            Err(e) => tracing::error!("cannot start the upgraded backend's worker: {e}"),
+        }
     }
 
     /// A batcher for the detector's batch size and the config's wait.
     fn batcher(&self) -> Batcher {
         Batcher::new(
-            self.model.max_batch.min(self.detector.max_batch()),
+            self.model.max_batch.min(self.max_batch),
             self.model.max_wait,
         )
     }
@@ -162,8 +239,8 @@ impl Analysis {
         let floor = cameras
             .iter()
             .map(|c| c.config.tracker.low_score)
-            .fold(self.detector.score_threshold(), f32::min);
-        self.detector.set_score_floor(floor);
+            .fold(self.report_threshold, f32::min);
+        self.score_floor = floor;
     }
 
     /// Starts scenes for new cameras; ends those of cameras that went away.
@@ -228,18 +305,15 @@ impl Analysis {
         verdict.infer()
     }
 
-    /// Detects on the frames of one batch (one inference where the model takes batches), then
-    /// follows each camera's scene and publishes.
-    fn analyse(&mut self, frames: Vec<(&Arc<CameraRecord>, Frame)>) {
-        if frames.is_empty() {
-            return;
+    /// Follows the scenes of a worker's finished batch and publishes each frame.
+    fn finish(&mut self, done: Done) {
+        for (camera, _) in &done.frames {
+            self.in_flight.remove(&camera.id);
         }
-        let started = Instant::now();
-        let views: Vec<FrameView<'_>> = frames.iter().map(|(_, f)| f.view()).collect();
-        let (results, timings) = match self.detector.detect_batch(&views) {
+        let (results, timings) = match done.detected {
             Ok(found) => found,
             Err(e) => {
-                for (camera, _) in &frames {
+                for (camera, _) in &done.frames {
                     let failures = camera.count_failure();
                     if failures.is_power_of_two() {
                         tracing::error!(
@@ -251,14 +325,14 @@ impl Analysis {
                 return;
             }
         };
-        drop(views);
-        for ((camera, frame), detections) in frames.into_iter().zip(results) {
+        for ((camera, frame), detections) in done.frames.into_iter().zip(results) {
             // Queue wait: from the frame's arrival to the start of its batch.
-            let queue_ms = started
+            let queue_ms = done
+                .started
                 .saturating_duration_since(frame.received_at)
                 .as_secs_f64()
                 * 1e3;
-            self.publish(camera, frame, detections, queue_ms, timings);
+            self.publish(&camera, frame, detections, queue_ms, timings);
         }
     }
 
@@ -299,7 +373,7 @@ impl Analysis {
             self.bus.publish(change, Some(&frame));
         }
         // Reported: what reaches the configured threshold (the tracker saw lower ones too).
-        let threshold = self.detector.score_threshold();
+        let threshold = self.report_threshold;
         found.retain(|d| d.score >= threshold);
         let total = frame.received_at.elapsed().as_secs_f64() * 1e3;
         let stages = StageTimes {
