@@ -81,7 +81,10 @@ fn two_workers_share_the_detection_and_each_cameras_frames_stay_in_order() {
     names.sort_unstable();
     assert_eq!(names, ["detect-0", "detect-1"], "one thread per worker");
     for (name, ticks) in &after {
-        let was = before.iter().find(|(n, _)| n == name).map_or(0, |(_, t)| *t);
+        let was = before
+            .iter()
+            .find(|(n, _)| n == name)
+            .map_or(0, |(_, t)| *t);
         assert!(
             *ticks > was,
             "{name} did no work in 6 s ({was} → {ticks} ticks)"

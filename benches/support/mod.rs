@@ -91,7 +91,7 @@ pub fn ms_per(elapsed: Duration, n: usize) -> f64 {
 pub fn bare_onnxruntime(model: &ModelConfig, frames: &[Frame], threads: usize) -> f64 {
     let mut backend = bare_session(model, threads);
     let tensors = bare_tensors(frames);
-    let t0 = bare_pass(&mut *backend, &tensors);
+    let t0 = bare_pass(&mut backend, &tensors);
     ms_per(t0, tensors.len())
 }
 
@@ -115,7 +115,7 @@ pub fn bare_onnxruntime_parallel(
                 let (tensors, start) = (&tensors, &start);
                 scope.spawn(move || {
                     start.wait();
-                    bare_pass(&mut **backend, tensors)
+                    bare_pass(backend, tensors)
                 })
             })
             .collect();
