@@ -161,9 +161,10 @@ pub fn run(opts: RunOptions) -> Result<(), AppError> {
         .detectors
         .first()
         .ok_or_else(|| AppError::Io("no detector was selected".into()))?;
-    let (model, labels) = (first.info().clone(), first.label_names());
+    let (mut model, labels) = (first.info().clone(), first.label_names());
     let backends = selection.status.clone();
     let workers = selection.detectors.len();
+    model.workers = workers;
     tracing::info!(
         "model {} ({}, {}x{}, sha256 {}…) on {} ({workers} detection worker{}, {} inference thread{} each)",
         model.path,

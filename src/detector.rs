@@ -77,6 +77,10 @@ pub struct ModelInfo {
     pub input_width: u32,
     pub input_height: u32,
     pub labels: usize,
+    /// Detection workers serving the model (set by the application; one per detector).
+    pub workers: usize,
+    /// Inference threads of each worker's session (CPU backend).
+    pub threads: usize,
 }
 
 enum InputStorage {
@@ -246,6 +250,8 @@ impl Detector {
             input_width: width,
             input_height: height,
             labels: labels.len(),
+            workers: 1,
+            threads: cfg.threads,
         };
         Ok(Self {
             backend,

@@ -1,7 +1,7 @@
 //! Detection workers: with `model.workers = 2`, two `detect-N` threads each run their own
 //! inference session, both take work, and every camera's frames are still followed in order
 //! (a camera never has two frames in flight): in `--print-detections`, each camera's frame
-//! numbers only go up.
+//! numbers only go up. `/api/health` says how many workers serve.
 
 mod common;
 
@@ -71,6 +71,9 @@ fn two_workers_share_the_detection_and_each_cameras_frames_stay_in_order() {
         (list.len() == CAMERAS && list.iter().all(|c| c["state"] == "streaming")).then_some(())
     });
     assert!(streaming.is_some(), "{}", app.stderr_text());
+    let health = get_json(&format!("{base}/api/health")).expect("health");
+    assert_eq!(health["model"]["workers"], 2, "{health}");
+    assert_eq!(health["model"]["threads"], 1, "{health}");
     let pid = app.child.id();
     let before = thread_ticks(pid, "detect-");
     std::thread::sleep(Duration::from_secs(6));

@@ -62,6 +62,7 @@ export class SettingsView {
       ["File", m.model.path.split("/").pop()],
       ["Family", m.model.family],
       ["Input", `${m.model.input_width} × ${m.model.input_height}`],
+      ["Detection workers", `${m.model.workers} × ${m.model.threads} inference thread${m.model.threads === 1 ? "" : "s"}`],
       ["Backend", m.backends.map((b) => `${b.name}${b.active ? " (active)" : ""}`).join(", ")],
       ["Score threshold", m.settings.score_threshold],
       ["Labels", `${m.labels.length}${m.settings.only_labels.length ? ` (only ${m.settings.only_labels.join(", ")})` : ""}`],
