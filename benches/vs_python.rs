@@ -27,6 +27,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use edgesight::config::Config;
+use edgesight::latency::STAGES;
 use support::{
     Killed, bare_onnxruntime, bare_onnxruntime_parallel, clip, decode_frames, env_or,
     first_line_with, repo,
@@ -71,7 +72,7 @@ fn edgesight(urls: &[String], fps: u32, warmup: u64, seconds: u64) -> Run {
     let stdout = app.stdout.take().expect("stdout");
     let app = Killed(app);
     let window: Arc<Mutex<Window>> = Arc::new(Mutex::new((None, Vec::new(), Vec::new())));
-    window.lock().expect("lock").2 = vec![Vec::new(); STAGES.len() + 1];
+    window.lock().expect("lock").2 = vec![Vec::new(); STAGES.len()];
     let reader = {
         let window = window.clone();
         std::thread::spawn(move || {
@@ -84,13 +85,14 @@ fn edgesight(urls: &[String], fps: u32, warmup: u64, seconds: u64) -> Run {
                     w.1.push(l);
                     let stages = &v["stages"];
                     let mut known = 0.0;
-                    for (i, name) in STAGES.iter().enumerate() {
+                    for (i, name) in STAGES.iter().enumerate().filter(|(_, n)| **n != "total") {
                         let ms = stages[format!("{name}_ms")].as_f64().unwrap_or(f64::NAN);
                         known += ms;
                         w.2[i].push(ms);
                     }
-                    // What no stage covers: a finished frame waiting to be followed and published.
-                    w.2[STAGES.len()].push((l - known).max(0.0));
+                    // In place of the total, what no stage covers: a finished frame waiting to
+                    // be followed and published.
+                    w.2[REST].push((l - known).max(0.0));
                 }
             }
         })
@@ -122,17 +124,11 @@ fn edgesight(urls: &[String], fps: u32, warmup: u64, seconds: u64) -> Run {
     }
 }
 
-/// Stages of `FrameResult::stages`, in pipeline order.
-const STAGES: [&str; 6] = [
-    "queue",
-    "preprocess",
-    "infer",
-    "postprocess",
-    "track",
-    "rules",
-];
+/// Where the part no stage covers is kept: in the place of the total.
+const REST: usize = STAGES.len() - 1;
 
-/// While measuring: since when, latencies, per-stage times (the stages, then the rest).
+/// While measuring: since when, latencies, per-stage times (`STAGES`, the rest in the place
+/// of the total).
 type Window = (Option<Instant>, Vec<f64>, Vec<Vec<f64>>);
 
 /// What one edgesight run measured.
@@ -143,7 +139,8 @@ struct Run {
     latencies: Vec<f64>,
     /// CPU cores used by the appliance.
     cores: f64,
-    /// Sorted per-stage times, ms (`STAGES`, then the part no stage covers).
+    /// Sorted per-stage times, ms (`STAGES`, the part no stage covers in the place of the
+    /// total).
     stages: Vec<Vec<f64>>,
 }
 
@@ -277,8 +274,13 @@ fn main() {
     println!();
     println!("edgesight's stages (ms), p50 / p99:");
     println!();
-    let rest = ["waiting to be published"];
-    let names: Vec<&str> = STAGES.iter().chain(rest.iter()).copied().collect();
+    let names: Vec<&str> = STAGES
+        .iter()
+        .map(|n| match *n {
+            "total" => "waiting to be published",
+            stage => stage,
+        })
+        .collect();
     println!("| {} |", names.join(" | "));
     println!("|{}", "---|".repeat(names.len()));
     let cells: Vec<String> = stages
