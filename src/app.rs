@@ -163,19 +163,20 @@ pub fn run(opts: RunOptions) -> Result<(), AppError> {
         .ok_or_else(|| AppError::Io("no detector was selected".into()))?;
     let (mut model, labels) = (first.info().clone(), first.label_names());
     let backends = selection.status.clone();
-    let workers = selection.detectors.len();
-    model.workers = workers;
+    model.workers = selection.detectors.len();
+    let plural = |n: usize| if n == 1 { "" } else { "s" };
     tracing::info!(
-        "model {} ({}, {}x{}, sha256 {}…) on {} ({workers} detection worker{}, {} inference thread{} each)",
+        "model {} ({}, {}x{}, sha256 {}…) on {} ({} detection worker{}, {} inference thread{} each)",
         model.path,
         model.family.as_str(),
         model.input_width,
         model.input_height,
         &model.sha256[..12],
         model.backend,
-        if workers == 1 { "" } else { "s" },
-        config.model.threads,
-        if config.model.threads == 1 { "" } else { "s" },
+        model.workers,
+        plural(model.workers),
+        model.threads,
+        plural(model.threads),
     );
 
     let mut children: Vec<ReplayChild> =

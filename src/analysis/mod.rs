@@ -14,7 +14,7 @@
 //! end. A camera without frames still ages its tracks once a second. On stop, the workers finish
 //! what they hold and every open event ends. Every few seconds it logs what each camera sees.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -82,7 +82,6 @@ pub fn spawn(
                 bus,
                 options,
                 scenes: HashMap::new(),
-                in_flight: HashSet::new(),
             };
             analysis.run(&cameras, &wake, &stop);
         })
@@ -111,8 +110,6 @@ struct Analysis {
     options: AnalysisOptions,
     /// By camera record id.
     scenes: HashMap<u64, Scene>,
-    /// Cameras (record ids) with a frame at a worker.
-    in_flight: HashSet<u64>,
 }
 
 fn schedule_of(cameras: &[Arc<CameraRecord>]) -> Vec<(u64, f32)> {
@@ -149,10 +146,10 @@ impl Analysis {
                 batcher.sync(&schedule_of(&cameras), now);
             }
             if self.workers.idle() {
-                let in_flight = &self.in_flight;
+                let workers = &self.workers;
                 let next = batcher.next(now, |i| {
                     let camera = &cameras[i];
-                    match in_flight.contains(&camera.id) {
+                    match workers.holds(camera.id) {
                         true => None,
                         false => camera.slot.frame_at(),
                     }
@@ -199,13 +196,11 @@ impl Analysis {
         ids.into_iter().for_each(|id| self.end_scene(id));
     }
 
-    /// Hands a batch to an idle worker; its cameras are in flight until it comes back.
+    /// Hands a batch to an idle worker; its cameras wait until it comes back.
     fn submit(&mut self, frames: workers::Frames) {
         if frames.is_empty() {
             return;
         }
-        self.in_flight
-            .extend(frames.iter().map(|(camera, _)| camera.id));
         self.workers.submit(Job {
             frames,
             score_floor: self.score_floor,
@@ -307,9 +302,6 @@ impl Analysis {
 
     /// Follows the scenes of a worker's finished batch and publishes each frame.
     fn finish(&mut self, done: Done) {
-        for (camera, _) in &done.frames {
-            self.in_flight.remove(&camera.id);
-        }
         let (results, timings) = match done.detected {
             Ok(found) => found,
             Err(e) => {

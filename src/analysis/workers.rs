@@ -4,9 +4,11 @@
 //! tracks, applies rules and publishes the ones already done.
 //!
 //! Bounded by construction: the analysis thread hands a job only to an idle worker, so at most
-//! one job per worker is queued or running, and both channels hold one per worker; a camera
-//! never has two frames in flight, so its frames are followed in order.
+//! one job per worker is queued or running, and both channels hold one per worker. The workers
+//! know which cameras have a frame out ([`Workers::holds`]); the analysis thread gives such a
+//! camera no second one, so each camera's frames are followed in order.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Instant;
@@ -46,6 +48,8 @@ pub struct Workers {
     done: Receiver<Done>,
     handles: Vec<JoinHandle<()>>,
     busy: usize,
+    /// Cameras (record ids) with a frame in a job not yet collected.
+    cameras: HashSet<u64>,
 }
 
 impl Workers {
@@ -67,6 +71,7 @@ impl Workers {
             done: done_rx,
             handles,
             busy: 0,
+            cameras: HashSet::new(),
         })
     }
 
@@ -75,12 +80,27 @@ impl Workers {
         self.busy < self.handles.len()
     }
 
+    /// Whether a frame of camera `id` is out at a worker.
+    pub fn holds(&self, id: u64) -> bool {
+        self.cameras.contains(&id)
+    }
+
     /// Hands `job` to an idle worker (call only when [`Workers::idle`]).
     pub fn submit(&mut self, job: Job) {
+        let ids: Vec<u64> = job.frames.iter().map(|(camera, _)| camera.id).collect();
         if let Some(jobs) = &self.jobs
             && jobs.send(job).is_ok()
         {
             self.busy += 1;
+            self.cameras.extend(ids);
+        }
+    }
+
+    /// Books `done` as collected.
+    fn collected(&mut self, done: &Done) {
+        self.busy = self.busy.saturating_sub(1);
+        for (camera, _) in &done.frames {
+            self.cameras.remove(&camera.id);
         }
     }
 
@@ -92,7 +112,7 @@ impl Workers {
     /// A finished job, if one is there.
     pub fn try_collect(&mut self) -> Option<Done> {
         let done = self.done.try_recv().ok()?;
-        self.busy = self.busy.saturating_sub(1);
+        self.collected(&done);
         Some(done)
     }
 
@@ -103,7 +123,7 @@ impl Workers {
         while self.busy > 0 {
             match self.done.recv() {
                 Ok(done) => {
-                    self.busy -= 1;
+                    self.collected(&done);
                     last.push(done);
                 }
                 Err(_) => break,

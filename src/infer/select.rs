@@ -92,14 +92,20 @@ pub fn select(cfg: &ModelConfig, home: &Path) -> Result<Selection, DetectorError
             })
             .collect(),
     ));
+    let cpu_session = || -> Result<Box<dyn Backend>, InferError> {
+        Ok(Box::new(OnnxBackend::load(
+            home,
+            &cfg.path,
+            &bytes,
+            cfg.threads,
+        )?))
+    };
     let mut upgrade = None;
     let mut reasons = Vec::new();
     for (i, kind) in cfg.backends.iter().enumerate() {
         let last = i + 1 == cfg.backends.len();
         let loaded: Result<Box<dyn Backend>, InferError> = match kind {
-            BackendKind::Cpu => {
-                OnnxBackend::load(home, &cfg.path, &bytes, cfg.threads).map(|b| Box::new(b) as _)
-            }
+            BackendKind::Cpu => cpu_session(),
             BackendKind::Tensorrt if last => {
                 TensorRtBackend::load(&cfg.path, &bytes, &sha256, &trt_options(cfg))
                     .map(|b| Box::new(b) as _)
@@ -119,16 +125,14 @@ pub fn select(cfg: &ModelConfig, home: &Path) -> Result<Selection, DetectorError
         match loaded {
             Ok(backend) => {
                 set(&status, i, BackendState::Serving, None);
+                // One session per detection worker on the CPU; a GPU runs one, which batches.
+                let more = match kind {
+                    BackendKind::Cpu => cfg.workers.saturating_sub(1),
+                    BackendKind::Tensorrt => 0,
+                };
                 let mut detectors = vec![Detector::with_backend(cfg, backend, sha256.clone())?];
-                if *kind == BackendKind::Cpu {
-                    for _ in 1..cfg.workers {
-                        let more = OnnxBackend::load(home, &cfg.path, &bytes, cfg.threads)?;
-                        detectors.push(Detector::with_backend(
-                            cfg,
-                            Box::new(more),
-                            sha256.clone(),
-                        )?);
-                    }
+                for _ in 0..more {
+                    detectors.push(Detector::with_backend(cfg, cpu_session()?, sha256.clone())?);
                 }
                 return Ok(Selection {
                     detectors,
