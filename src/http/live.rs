@@ -270,35 +270,46 @@ async fn forward(s: Arc<ApiState>, wants: Wants, queue: Arc<ClientQueue>) {
         s.live.dropped.fetch_add(dropped, Ordering::Relaxed);
     };
     loop {
-        tokio::select! {
-            frame = frames.recv(), if wants.frames => match frame {
-                Ok(f) if wants.camera(&f.camera) => {
-                    if let Some(m) = text("frame", &*f) {
-                        count(queue.push(m));
-                    }
-                }
-                Ok(_) => {}
-                Err(RecvError::Lagged(n)) => {
-                    queue.lost(n);
-                    count(n);
-                }
-                Err(RecvError::Closed) => return,
-            },
-            change = events.recv(), if wants.events => match change {
-                Ok(c) if wants.camera(&c.event.camera) => {
-                    if let Some(m) = text("event", &*c) {
-                        count(queue.push(m));
-                    }
-                }
-                Ok(_) => {}
-                Err(RecvError::Lagged(n)) => {
-                    queue.lost(n);
-                    count(n);
-                }
-                Err(RecvError::Closed) => return,
-            },
-            else => std::future::pending::<()>().await,
+        let open = tokio::select! {
+            frame = frames.recv(), if wants.frames => {
+                relay(frame, "frame", |f| &f.camera, &wants, &queue, count)
+            }
+            change = events.recv(), if wants.events => {
+                relay(change, "event", |c| &c.event.camera, &wants, &queue, count)
+            }
+            else => std::future::pending::<bool>().await,
+        };
+        if !open {
+            return;
         }
+    }
+}
+
+/// Queues one message of a broadcast ring as `kind` when the client wants its camera; counts
+/// (in the client's queue and through `count`) what the ring lost while the client lagged.
+/// `false` once the ring is closed.
+fn relay<T: Serialize>(
+    got: Result<Arc<T>, RecvError>,
+    kind: &'static str,
+    camera: impl Fn(&T) -> &str,
+    wants: &Wants,
+    queue: &ClientQueue,
+    count: impl Fn(u64),
+) -> bool {
+    match got {
+        Ok(item) if wants.camera(camera(&item)) => {
+            if let Some(m) = text(kind, &*item) {
+                count(queue.push(m));
+            }
+            true
+        }
+        Ok(_) => true,
+        Err(RecvError::Lagged(n)) => {
+            queue.lost(n);
+            count(n);
+            true
+        }
+        Err(RecvError::Closed) => false,
     }
 }
 
