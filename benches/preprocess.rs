@@ -31,7 +31,6 @@ use edgesight::preprocess::{
 };
 use gstreamer as gst;
 use gstreamer::prelude::*;
-use gstreamer_app as gst_app;
 use support::repo;
 
 const BATCH: usize = 8;
@@ -46,22 +45,10 @@ fn iters() -> usize {
 
 /// `BATCH` frames of the pedestrian clip as `w x h` NV12, tightly packed, one after another.
 fn decode_nv12(w: u32, h: u32) -> Vec<u8> {
-    let clip = support::clip();
-    gst::init().expect("gstreamer");
-    let pipeline = gst::parse::launch(&format!(
-        "filesrc location=\"{}\" ! decodebin ! videoscale ! videoconvert ! \
-         video/x-raw,format=NV12,width={w},height={h} ! appsink name=sink sync=false max-buffers=4",
-        clip.display()
-    ))
-    .expect("pipeline")
-    .downcast::<gst::Pipeline>()
-    .expect("a pipeline");
-    let sink = pipeline
-        .by_name("sink")
-        .expect("sink")
-        .downcast::<gst_app::AppSink>()
-        .expect("appsink");
-    pipeline.set_state(gst::State::Playing).expect("play");
+    let (pipeline, sink) = support::play_into_appsink(
+        &support::clip(),
+        &format!("videoscale ! videoconvert ! video/x-raw,format=NV12,width={w},height={h}"),
+    );
     let mut out = Vec::with_capacity(BATCH * FrameView::tight_len(PixelFormat::Nv12, w, h));
     // Frames 10 apart, so the batch holds different pictures.
     let mut index = 0;

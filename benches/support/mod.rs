@@ -40,11 +40,12 @@ pub fn clip() -> PathBuf {
     .expect("pedestrian clip missing: run `make setup`")
 }
 
-/// Decodes the first `n` frames of `path` to packed RGB.
-pub fn decode_frames(path: &Path, n: usize) -> Vec<Frame> {
+/// Plays `path` through `filesrc ! decodebin ! {convert} ! appsink`, as fast as it decodes; the
+/// caller pulls the samples and sets the pipeline to `Null`.
+pub fn play_into_appsink(path: &Path, convert: &str) -> (gst::Pipeline, gst_app::AppSink) {
     gst::init().expect("gstreamer");
     let pipeline = gst::parse::launch(&format!(
-        "filesrc location=\"{}\" ! decodebin ! videoconvert ! video/x-raw,format=RGB ! appsink name=sink sync=false max-buffers=4",
+        "filesrc location=\"{}\" ! decodebin ! {convert} ! appsink name=sink sync=false max-buffers=4",
         path.display()
     ))
     .expect("pipeline")
@@ -56,6 +57,12 @@ pub fn decode_frames(path: &Path, n: usize) -> Vec<Frame> {
         .downcast::<gst_app::AppSink>()
         .expect("appsink");
     pipeline.set_state(gst::State::Playing).expect("play");
+    (pipeline, sink)
+}
+
+/// Decodes the first `n` frames of `path` to packed RGB.
+pub fn decode_frames(path: &Path, n: usize) -> Vec<Frame> {
+    let (pipeline, sink) = play_into_appsink(path, "videoconvert ! video/x-raw,format=RGB");
     let mut frames = Vec::with_capacity(n);
     while frames.len() < n {
         let Ok(sample) = sink.pull_sample() else {
