@@ -8,51 +8,19 @@
 //! Expected: identical bytes (the kernel repeats the CPU's arithmetic step by step). g++ comes
 //! with `make setup` (build-essential); without it the test fails, saying so.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use common::random::{Rng, random_frame};
+use common::repo;
 use edgesight::gpu::preprocess::{LaunchParams, frame_descriptor};
 use edgesight::preprocess::{
     ChannelOrder, Colorimetry, ElementType, FrameView, Geometry, InputSpec, Layout, PixelFormat,
-    PlaneLayout, Resize, TensorSlot, YuvMatrix, YuvRange, preprocess_batch,
+    Resize, TensorSlot, YuvMatrix, YuvRange, preprocess_batch,
 };
 use half::f16;
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
-fn random_frame(format: PixelFormat, w: u32, h: u32, rng: &mut Rng) -> (Vec<u8>, Vec<PlaneLayout>) {
-    let mut data = Vec::new();
-    let mut planes = Vec::new();
-    for p in 0..format.planes() {
-        let (row, rows) = format.plane_size(p, w, h);
-        data.extend((0..rng.below(5)).map(|_| rng.next() as u8));
-        let stride = row + rng.below(7) as usize;
-        planes.push(PlaneLayout {
-            offset: data.len(),
-            stride,
-        });
-        data.extend((0..stride * rows).map(|_| (rng.next() >> 24) as u8));
-    }
-    (data, planes)
-}
 
 fn build_emulator(dir: &Path) -> PathBuf {
     let exe = dir.join("emulate");

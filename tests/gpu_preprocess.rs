@@ -9,48 +9,17 @@
 //! Without a CUDA device the GPU tests print `skipped: no CUDA device (<reason>)` to stderr and
 //! return; they never pass silently.
 
+mod common;
+
+use common::random::{Rng, random_frame};
 use edgesight::gpu::kernels::{CacheOutcome, KernelCache};
 use edgesight::gpu::preprocess::{DeviceFrame, DeviceTensor, GpuPreprocessor};
 use edgesight::gpu::{Gpu, GpuError};
 use edgesight::preprocess::{
-    ChannelOrder, Colorimetry, ElementType, FrameView, InputSpec, Layout, PixelFormat, PlaneLayout,
-    Resize, TensorSlot, YuvMatrix, YuvRange, preprocess_batch,
+    ChannelOrder, Colorimetry, ElementType, FrameView, InputSpec, Layout, PixelFormat, Resize,
+    TensorSlot, YuvMatrix, YuvRange, preprocess_batch,
 };
 use half::f16;
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
-/// Random bytes with padded strides and gaps before planes.
-fn random_frame(format: PixelFormat, w: u32, h: u32, rng: &mut Rng) -> (Vec<u8>, Vec<PlaneLayout>) {
-    let mut data = Vec::new();
-    let mut planes = Vec::new();
-    for p in 0..format.planes() {
-        let (row, rows) = format.plane_size(p, w, h);
-        let gap = rng.below(5) as usize;
-        data.extend((0..gap).map(|_| rng.next() as u8));
-        let stride = row + rng.below(7) as usize;
-        planes.push(PlaneLayout {
-            offset: data.len(),
-            stride,
-        });
-        data.extend((0..stride * rows).map(|_| (rng.next() >> 24) as u8));
-    }
-    (data, planes)
-}
 
 /// The device, or `None` after printing why the test skips.
 fn gpu_or_skip() -> Option<Gpu> {

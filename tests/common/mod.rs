@@ -2,6 +2,8 @@
 //! replay server, the appliance), and a real HTTP client.
 #![allow(dead_code)]
 
+pub mod random;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
