@@ -15,7 +15,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use common::{Proc, store_db, wait_for, write_clip_config};
+use common::{Proc, store_db, stored_event_ids, wait_for, write_clip_config};
 use rumqttc::{Client, Event, MqttOptions, Packet, QoS};
 use serde_json::Value;
 
@@ -431,14 +431,7 @@ fn a_broker_restart_loses_no_qos1_event_message() {
         .filter(|v| v["type"] == "new")
         .filter_map(|v| v["after"]["id"].as_str().map(str::to_string))
         .collect();
-    let conn = store_db(&data);
-    let events: Vec<String> = conn
-        .prepare("SELECT id FROM events")
-        .expect("prepare")
-        .query_map([], |r| r.get(0))
-        .expect("query")
-        .collect::<Result<_, _>>()
-        .expect("ids");
+    let events = stored_event_ids(&data);
     for id in &events {
         assert!(news.contains(id), "the `new` of {id} never arrived");
     }

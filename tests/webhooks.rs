@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use common::{Proc, store_db, wait_for, write_clip_config};
+use common::{Proc, store_db, stored_event_ids, wait_for, write_clip_config};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -466,14 +466,7 @@ fn a_receiver_down_for_30_s_gets_every_event_once_signed_and_tampering_fails() {
     let received = receiver.received();
     check_ids_and_signatures(&received);
     // Every event of the store announced itself with its `new`.
-    let conn = store_db(&data);
-    let events: Vec<String> = conn
-        .prepare("SELECT id FROM events")
-        .expect("prepare")
-        .query_map([], |r| r.get(0))
-        .expect("query")
-        .collect::<Result<_, _>>()
-        .expect("ids");
+    let events = stored_event_ids(&data);
     let news: BTreeSet<String> = received
         .iter()
         .map(Received::json)

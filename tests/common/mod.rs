@@ -263,6 +263,17 @@ pub fn store_db(data: &Path) -> rusqlite::Connection {
     conn
 }
 
+/// The ids of every event in the store of `data`.
+pub fn stored_event_ids(data: &Path) -> Vec<String> {
+    store_db(data)
+        .prepare("SELECT id FROM events")
+        .expect("prepare")
+        .query_map([], |r| r.get(0))
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("ids")
+}
+
 /// A TCP port on 127.0.0.1 that was free a moment ago.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
