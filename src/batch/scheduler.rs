@@ -1,10 +1,14 @@
 //! Scheduler: which cameras are due for analysis — fair shares, freshest frame first.
 //!
 //! Rate: each camera earns credit at its `detect_fps` (one credit per interval, at most
-//! [`CREDIT_CAP`] saved); analysing a frame spends one. A camera is due when it has a credit,
-//! so a frame is analysed the moment it arrives if its camera's rate allows, never held back to
-//! a schedule of its own (a camera sending exactly `detect_fps` keeps a spare credit, which
-//! absorbs arrival jitter). A camera sending faster is analysed at `detect_fps` on average.
+//! [`CREDIT_CAP`] saved); analysing a frame spends one. A frame is wanted when its camera had a
+//! credit at the moment the frame arrived, so a frame is analysed the moment it arrives if its
+//! camera's rate allows, never held back to a schedule of its own. A frame that arrived before
+//! its camera's credit was complete is passed over (a newer frame takes its place in the slot
+//! and is judged at its own arrival): held until the credit completed, it would be up to one
+//! frame interval old before analysis even began (a camera sending exactly `detect_fps` keeps a
+//! spare credit, which absorbs arrival jitter). A camera sending faster is analysed at
+//! `detect_fps` on average, each analysed frame taken on arrival.
 //!
 //! Fairness and freshness: every camera has a virtual time, the analysis it received in units of
 //! its own interval (each analysis adds `1 / detect_fps`; a camera that joins starts at the
@@ -123,8 +127,8 @@ impl Scheduler {
         let n = self.ids.len();
         let candidates: Vec<(usize, Instant)> = (0..n)
             .map(|k| (self.cursor + k) % n)
-            .filter(|&i| self.due(i, now))
             .filter_map(|i| Some((i, frame_at(i)?)))
+            .filter(|&(i, arrival)| self.due(i, arrival.min(now)))
             .collect();
         let fresh = |i: usize, arrival: Instant| {
             now.saturating_duration_since(arrival).as_secs_f64() < STALE_AFTER / self.rate[i]
@@ -229,6 +233,32 @@ mod tests {
         assert_eq!(
             s.next_deadline(t0 + Duration::from_millis(1950)),
             Some(t0 + Duration::from_secs(2))
+        );
+    }
+
+    #[test]
+    fn a_slower_rate_takes_frames_on_arrival_never_holds_them() {
+        // A 10 fps camera analysed at 5 fps, its frames arriving 30 ms out of phase with the
+        // scheduler's own clock: every analysed frame is taken the moment it arrives, one in
+        // two, never a frame held until its camera's credit completes.
+        let t0 = Instant::now();
+        let mut s = Scheduler::new(&[(1, 5.0)], t0);
+        let mut waiting: Option<Instant> = None;
+        let mut waits = Vec::new();
+        for ms in 0..2000u64 {
+            let now = t0 + Duration::from_millis(ms);
+            if ms % 100 == 30 {
+                waiting = Some(now);
+            }
+            if let Some(i) = s.pick(now, |_| waiting) {
+                waits.push(now - waiting.take().expect("a frame"));
+                s.served(i, now);
+            }
+        }
+        assert_eq!(waits.len(), 10, "5 fps of a 10 fps camera over 2 s");
+        assert!(
+            waits.iter().all(|w| w.is_zero()),
+            "frames were held before analysis: {waits:?}"
         );
     }
 
