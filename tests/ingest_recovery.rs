@@ -6,7 +6,6 @@ mod common;
 
 use std::io::Write;
 use std::net::TcpListener;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::{
@@ -75,29 +74,23 @@ fn closed_port() -> u16 {
 /// A short H.265 clip, made with x265enc.
 fn h265_clip(dir: &std::path::Path) -> std::path::PathBuf {
     let path = dir.join("h265.mp4");
-    let status = Command::new("gst-launch-1.0")
-        .args([
-            "-q",
-            "videotestsrc",
-            "num-buffers=100",
-            "!",
-            "video/x-raw,width=320,height=240,framerate=10/1",
-        ])
-        .args([
-            "!",
-            "x265enc",
-            "key-int-max=10",
-            "!",
-            "h265parse",
-            "!",
-            "mp4mux",
-            "!",
-            "filesink",
-        ])
-        .arg(format!("location={}", path.display()))
-        .status()
-        .expect("gst-launch-1.0");
-    assert!(status.success(), "cannot make an H.265 clip");
+    let location = format!("location={}", path.display());
+    common::gst_launch(&[
+        "videotestsrc",
+        "num-buffers=100",
+        "!",
+        "video/x-raw,width=320,height=240,framerate=10/1",
+        "!",
+        "x265enc",
+        "key-int-max=10",
+        "!",
+        "h265parse",
+        "!",
+        "mp4mux",
+        "!",
+        "filesink",
+        &location,
+    ]);
     path
 }
 

@@ -79,18 +79,22 @@ fn udp_auto_credentials_mjpeg_and_a_file_that_plays_once() {
     // A short clip that plays once.
     let dir = tempfile::tempdir().expect("tempdir");
     let short = dir.path().join("short.mp4");
-    let made = std::process::Command::new("gst-launch-1.0")
-        .args(["-q", "videotestsrc", "num-buffers=20", "!"])
-        .args([
-            "video/x-raw,width=320,height=240,framerate=10/1",
-            "!",
-            "x264enc",
-        ])
-        .args(["!", "h264parse", "!", "mp4mux", "!", "filesink"])
-        .arg(format!("location={}", short.display()))
-        .status()
-        .expect("gst-launch-1.0");
-    assert!(made.success(), "cannot make a short clip");
+    let location = format!("location={}", short.display());
+    common::gst_launch(&[
+        "videotestsrc",
+        "num-buffers=20",
+        "!",
+        "video/x-raw,width=320,height=240,framerate=10/1",
+        "!",
+        "x264enc",
+        "!",
+        "h264parse",
+        "!",
+        "mp4mux",
+        "!",
+        "filesink",
+        &location,
+    ]);
 
     let repo = common::repo();
     let config = dir.path().join("sources.toml");

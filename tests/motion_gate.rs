@@ -9,21 +9,12 @@ use std::process::Command;
 
 use serde_json::Value;
 
-fn gst(args: &[&str]) {
-    let status = Command::new("gst-launch-1.0")
-        .arg("-q")
-        .args(args)
-        .status()
-        .expect("gst-launch-1.0");
-    assert!(status.success(), "gst-launch-1.0 {args:?}");
-}
-
 /// 10 s at 10 fps of one still photo (a person), encoded like a camera would.
 fn static_clip(dir: &Path) -> PathBuf {
     let out = dir.join("static.mp4");
     let photo = format!("location={}", common::data("astronaut.png").display());
     let sink = format!("location={}", out.display());
-    gst(&[
+    common::gst_launch(&[
         "filesrc",
         &photo,
         "!",
@@ -49,11 +40,12 @@ fn static_clip(dir: &Path) -> PathBuf {
     out
 }
 
-/// The first 20 s of the pedestrian clip.
+/// The first 20 s (200 frames) of the pedestrian clip.
 fn clip_start(dir: &Path) -> PathBuf {
     let src = format!("location={}", common::pedestrian_clip().display());
-    let sink = format!("location={}/part%02d.mp4", dir.display());
-    gst(&[
+    let out = dir.join("start.mp4");
+    let sink = format!("location={}", out.display());
+    common::gst_launch(&[
         "filesrc",
         &src,
         "!",
@@ -61,11 +53,15 @@ fn clip_start(dir: &Path) -> PathBuf {
         "!",
         "h264parse",
         "!",
-        "splitmuxsink",
+        "identity",
+        "eos-after=200",
+        "!",
+        "mp4mux",
+        "!",
+        "filesink",
         &sink,
-        "max-size-time=20000000000",
     ]);
-    dir.join("part00.mp4")
+    out
 }
 
 fn config(dir: &Path, gate: bool) -> PathBuf {

@@ -132,6 +132,32 @@ impl Drop for Proc {
     }
 }
 
+/// Runs `gst-launch-1.0 -q ARGS` (making a test clip) to the end; fails the test, naming the
+/// pipeline, when it fails or has not finished after two minutes (a stuck pipeline is killed
+/// rather than left to hang the suite).
+pub fn gst_launch(args: &[&str]) {
+    let mut child = Command::new("gst-launch-1.0")
+        .arg("-q")
+        .args(args)
+        .spawn()
+        .expect("gst-launch-1.0");
+    let status = wait_for(Duration::from_secs(120), || child.try_wait().ok().flatten());
+    if status.is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "gst-launch-1.0 {} {}",
+        args.join(" "),
+        if status.is_none() {
+            "did not finish in 120 s"
+        } else {
+            "failed"
+        }
+    );
+}
+
 /// Polls `f` every 100 ms until it returns `Some` or `timeout` passes.
 pub fn wait_for<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
     let deadline = Instant::now() + timeout;
