@@ -6,8 +6,9 @@
 //! to an idle detection worker ([`workers`]: one per `model.workers` on the CPU, each its own
 //! inference session, so frames of different cameras are detected side by side); a camera with
 //! a frame in flight waits, so each camera's frames are followed in order. For each detected
-//! frame it follows the camera's objects ([`CameraEvents`]) and publishes: the frame's
-//! detections and tracks on the camera's record (and as a JSON line on stdout with
+//! frame (once the freed worker has its next frames) it follows the camera's objects
+//! ([`CameraEvents`]) and publishes: the frame's detections and tracks on the camera's record
+//! (and as a JSON line on stdout with
 //! `--print-detections`), event changes on the [`EventBus`]. A failed frame is logged and
 //! skipped; the loop goes on. Cameras added, changed or removed at run time are picked up at the
 //! next turn (the [`CameraSet`]'s generation changed); a removed or changed camera's open events
@@ -129,57 +130,38 @@ impl Analysis {
         let mut last_summary = Instant::now();
         let mut last_tick = Instant::now();
         while !stop.load(Ordering::SeqCst) {
-            while let Some(done) = self.workers.try_collect() {
-                self.finish(done);
-            }
+            let collected: Vec<Done> = std::iter::from_fn(|| self.workers.try_collect()).collect();
+            // The freed workers get their next frames before these results are tracked and
+            // published: a worker does not wait for the analysis thread's bookkeeping.
+            let wait = self.dispatch(&mut batcher, &cameras, Instant::now());
+            collected.into_iter().for_each(|done| self.finish(done));
             let now = Instant::now();
             if set.generation() != generation {
                 generation = set.generation();
                 cameras = set.list();
                 self.follow(&cameras);
                 batcher.sync(&schedule_of(&cameras), now);
+                continue;
             }
             if let Some(better) = Upgrade::poll(&mut self.upgrade, &self.backends) {
                 self.replace_workers(vec![better]);
                 self.set_score_floor(&cameras);
                 batcher = self.batcher();
                 batcher.sync(&schedule_of(&cameras), now);
+                continue;
             }
-            if self.workers.idle() {
-                let workers = &self.workers;
-                let next = batcher.next(now, |i| {
-                    let camera = &cameras[i];
-                    match workers.holds(camera.id) {
-                        true => None,
-                        false => camera.slot.frame_at(),
-                    }
-                });
-                match next {
-                    Next::Run(batch) => {
-                        let frames: Vec<_> = batch
-                            .iter()
-                            .filter_map(|&i| {
-                                cameras[i].slot.take().map(|f| (cameras[i].clone(), f))
-                            })
-                            .filter(|(camera, frame)| self.motion_passes(camera, frame))
-                            .collect();
-                        self.submit(frames);
-                    }
-                    Next::Wait(until) => {
-                        let sleep = until.saturating_duration_since(now).min(MAX_SLEEP);
-                        let mut either = Select::new();
-                        either.recv(wake);
-                        either.recv(self.workers.finished());
-                        let _ = either.ready_timeout(sleep);
-                        let _ = wake.try_recv();
-                    }
-                }
-            } else {
+            let mut wakers = Select::new();
+            wakers.recv(self.workers.finished());
+            let sleep = match wait {
                 // Every worker is busy: the next thing to do is collecting a result.
-                let mut one = Select::new();
-                one.recv(self.workers.finished());
-                let _ = one.ready_timeout(MAX_SLEEP);
-            }
+                None => MAX_SLEEP,
+                Some(until) => {
+                    wakers.recv(wake);
+                    until.saturating_duration_since(now).min(MAX_SLEEP)
+                }
+            };
+            let _ = wakers.ready_timeout(sleep);
+            let _ = wake.try_recv();
             if last_tick.elapsed() >= Duration::from_secs(1) {
                 last_tick = Instant::now();
                 cameras.iter().for_each(|c| c.tick());
@@ -194,6 +176,39 @@ impl Analysis {
         last.into_iter().for_each(|done| self.finish(done));
         let ids: Vec<u64> = self.scenes.keys().copied().collect();
         ids.into_iter().for_each(|id| self.end_scene(id));
+    }
+
+    /// Hands idle workers the frames the batcher picks, while any worker is idle. Returns when
+    /// to look again: `None` when every worker is busy (look when one finishes), else the
+    /// batcher's wake-up time (or earlier, when a frame arrives).
+    fn dispatch(
+        &mut self,
+        batcher: &mut Batcher,
+        cameras: &[Arc<CameraRecord>],
+        now: Instant,
+    ) -> Option<Instant> {
+        while self.workers.idle() {
+            let workers = &self.workers;
+            let next = batcher.next(now, |i| {
+                let camera = &cameras[i];
+                match workers.holds(camera.id) {
+                    true => None,
+                    false => camera.slot.frame_at(),
+                }
+            });
+            match next {
+                Next::Run(batch) => {
+                    let frames: Vec<_> = batch
+                        .iter()
+                        .filter_map(|&i| cameras[i].slot.take().map(|f| (cameras[i].clone(), f)))
+                        .filter(|(camera, frame)| self.motion_passes(camera, frame))
+                        .collect();
+                    self.submit(frames);
+                }
+                Next::Wait(until) => return Some(until),
+            }
+        }
+        None
     }
 
     /// Hands a batch to an idle worker; its cameras wait until it comes back.
