@@ -54,12 +54,13 @@ fn tensorrt_says_why_and_the_cpu_serves() {
     assert_eq!(health["backends"][1]["name"], "cpu");
     assert_eq!(health["backends"][1]["state"], "serving");
     assert_eq!(health["model"]["backend"], "onnxruntime-cpu");
-    assert!(
-        app.wait_line("backend tensorrt:", Duration::from_secs(5))
-            .is_some(),
-        "the fallback is not logged: {}",
-        app.stderr_text()
-    );
+    let line = app
+        .wait_line("backend tensorrt:", Duration::from_secs(5))
+        .unwrap_or_else(|| panic!("the fallback is not logged: {}", app.stderr_text()));
+    if !cfg!(feature = "tensorrt") {
+        // Built without TensorRT, passing over it is the plan: said, not warned about.
+        assert!(line.contains("INFO") && !line.contains("WARN"), "{line}");
+    }
     // And it analyses.
     let analysed = wait_for(Duration::from_secs(20), || {
         let c = common::camera(&base, "pattern")?;

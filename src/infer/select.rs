@@ -142,7 +142,15 @@ pub fn select(cfg: &ModelConfig, home: &Path) -> Result<Selection, DetectorError
             }
             Err(e) => {
                 let reason = e.to_string();
-                tracing::warn!("backend {}: {reason}; trying the next one", kind.as_str());
+                // A binary built without TensorRT passing over it is the plan, not a problem.
+                let expected = *kind == BackendKind::Tensorrt
+                    && super::tensorrt::built_with().is_none()
+                    && !last;
+                if expected {
+                    tracing::info!("backend {}: {reason}; trying the next one", kind.as_str());
+                } else {
+                    tracing::warn!("backend {}: {reason}; trying the next one", kind.as_str());
+                }
                 set(&status, i, BackendState::Unavailable, Some(reason.clone()));
                 reasons.push(format!("{}: {reason}", kind.as_str()));
                 if last {
