@@ -8,12 +8,12 @@
 //! a frame in flight waits, so each camera's frames are followed in order. For each detected
 //! frame (once the freed worker has its next frames) it follows the camera's objects
 //! ([`CameraEvents`]) and publishes: the frame's detections and tracks on the camera's record
-//! (and as a JSON line on stdout with
-//! `--print-detections`), event changes on the [`EventBus`]. A failed frame is logged and
-//! skipped; the loop goes on. Cameras added, changed or removed at run time are picked up at the
-//! next turn (the [`CameraSet`]'s generation changed); a removed or changed camera's open events
-//! end. A camera without frames still ages its tracks once a second. On stop, the workers finish
-//! what they hold and every open event ends. Every few seconds it logs what each camera sees.
+//! (and as a JSON line on stdout with `--print-detections`), event changes on the [`EventBus`].
+//! A failed frame is logged and skipped; the loop goes on. Cameras added, changed or removed at
+//! run time are picked up at the next turn (the [`CameraSet`]'s generation changed); a removed
+//! or changed camera's open events end. A camera without frames still ages its tracks once a
+//! second. On stop, the workers finish what they hold and every open event ends. Every few
+//! seconds it logs what each camera sees.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
