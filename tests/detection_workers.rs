@@ -38,13 +38,7 @@ fn thread_ticks(pid: u32, prefix: &str) -> Vec<(String, u64)> {
 fn two_workers_share_the_detection_and_each_cameras_frames_stay_in_order() {
     common::require_onnxruntime();
     let dir = tempfile::tempdir().expect("tempdir");
-    let repo = common::repo();
-    let mut text = format!(
-        "[model]\npath = \"{}\"\nfamily = \"ssd\"\nlabels = \"{}\"\nworkers = 2\nthreads = 1\nbackends = [\"cpu\"]\n",
-        repo.join("models/ssd_mobilenet_v2_coco_quant_qdq.onnx")
-            .display(),
-        repo.join("models/coco_labels.txt").display()
-    );
+    let mut text = common::model_table("workers = 2\nthreads = 1\nbackends = [\"cpu\"]\n");
     for i in 0..CAMERAS {
         // Every frame wanted, more than one worker can take: both must work.
         text.push_str(&format!(

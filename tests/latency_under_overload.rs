@@ -25,13 +25,7 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 fn analysed_frame_age_stays_under_two_frame_periods_while_frames_are_dropped() {
     common::require_onnxruntime();
     let dir = tempfile::tempdir().expect("tempdir");
-    let repo = common::repo();
-    let mut text = format!(
-        "[model]\npath = \"{}\"\nfamily = \"ssd\"\nlabels = \"{}\"\n",
-        repo.join("models/ssd_mobilenet_v2_coco_quant_qdq.onnx")
-            .display(),
-        repo.join("models/coco_labels.txt").display()
-    );
+    let mut text = common::model_table("");
     for i in 0..CAMERAS {
         // Analysis wants every frame (detect_fps above the camera's rate): overload by design.
         text.push_str(&format!(

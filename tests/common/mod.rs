@@ -262,14 +262,23 @@ pub fn get_json(url: &str) -> Option<serde_json::Value> {
     response.json().ok()
 }
 
+/// The `[model]` table of the bundled SSD, followed by `extra` lines of that table (e.g.
+/// `"workers = 2\n"`).
+pub fn model_table(extra: &str) -> String {
+    let models = repo().join("models");
+    format!(
+        "[model]\npath = {:?}\nfamily = \"ssd\"\nlabels = {:?}\n{extra}",
+        models.join("ssd_mobilenet_v2_coco_quant_qdq.onnx"),
+        models.join("coco_labels.txt"),
+    )
+}
+
 /// Writes `DIR/edgesight.toml`: the bundled model, the pedestrian clip as a looping file
 /// camera named `clip` analysed at `detect_fps`, then `extra` (more tables). Returns its path.
 pub fn write_clip_config(dir: &Path, detect_fps: u32, extra: &str) -> PathBuf {
-    let models = repo().join("models");
     let text = format!(
-        "[model]\npath = {:?}\nfamily = \"ssd\"\nlabels = {:?}\n\n[[cameras]]\nname = \"clip\"\nurl = \"file://{}\"\ndetect_fps = {detect_fps}\n\n{extra}\n",
-        models.join("ssd_mobilenet_v2_coco_quant_qdq.onnx"),
-        models.join("coco_labels.txt"),
+        "{}\n[[cameras]]\nname = \"clip\"\nurl = \"file://{}\"\ndetect_fps = {detect_fps}\n\n{extra}\n",
+        model_table(""),
         pedestrian_clip().display(),
     );
     let path = dir.join("edgesight.toml");
