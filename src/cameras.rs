@@ -145,7 +145,11 @@ pub struct CameraView {
     pub fps_analysed: f64,
     pub frames_in: u64,
     pub frames_analysed: u64,
+    /// Frames analysis wanted but did not take before a newer one replaced them (the detector
+    /// is slower than the cameras).
     pub frames_dropped: u64,
+    /// Frames the camera sent beyond its `detect_fps`, passed over by design.
+    pub frames_rate_limited: u64,
     /// Frames the motion gate found unchanged and did not analyse.
     pub frames_skipped: u64,
     /// Milliseconds since the last frame arrived from the camera.
@@ -344,6 +348,7 @@ impl CameraRecord {
             frames_in: self.slot.received(),
             frames_analysed: self.frames_analysed(),
             frames_dropped: self.slot.dropped(),
+            frames_rate_limited: self.slot.rate_limited(),
             frames_skipped: self.frames_skipped(),
             last_frame_age_ms: self.last_frame_age_ms(),
             decoder: self

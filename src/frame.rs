@@ -3,9 +3,16 @@
 //! A [`Frame`] owns a mapped GStreamer buffer (no copy from the appsink) or, for still images,
 //! plain bytes, in the format it was decoded to (I420 from cameras, RGB from still images):
 //! analysis reads it as a [`FrameView`] and converts only the pixels the model needs; whole
-//! RGB pictures ([`Frame::to_rgb`]) are made only for snapshots and the console. A [`FrameSlot`] holds at most one frame per camera: a newer frame replaces an
-//! older one that was not taken yet, and the replacement is counted as a drop. Putting never
-//! blocks, so the GStreamer streaming thread is never held up by analysis.
+//! RGB pictures ([`Frame::to_rgb`]) are made only for snapshots and the console.
+//!
+//! A [`FrameSlot`] holds at most one frame per camera: a newer frame replaces an older one that
+//! was not taken yet. Putting never blocks, so the GStreamer streaming thread is never held up
+//! by analysis. A replaced frame is counted as one of two things, judged against when its
+//! camera next wants a frame (set by the analysis thread from the camera's `detect_fps`,
+//! [`FrameSlot::want_from`]): *dropped* when it was wanted (it arrived once its camera was due,
+//! and analysis did not take it before a newer one came: the detector is slower than the
+//! cameras), *rate-limited* when it arrived before its camera was due (the camera sends more
+//! than `detect_fps` asks for: by design).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -111,13 +118,21 @@ pub fn unix_ms() -> u64 {
         .unwrap_or(0)
 }
 
-/// Holds the newest not-yet-analysed frame of one camera. Policy when full: replace (drop the
-/// older frame), counted in [`FrameSlot::dropped`].
+/// Holds the newest not-yet-analysed frame of one camera. Policy when full: replace the older
+/// frame, counted in [`FrameSlot::dropped`] or [`FrameSlot::rate_limited`] (see the module docs).
 #[derive(Default)]
 pub struct FrameSlot {
-    frame: Mutex<Option<Frame>>,
+    waiting: Mutex<Waiting>,
     received: AtomicU64,
     dropped: AtomicU64,
+    rate_limited: AtomicU64,
+}
+
+#[derive(Default)]
+struct Waiting {
+    frame: Option<Frame>,
+    /// Frames arriving from this instant on are wanted; `None`: every frame is.
+    wanted_from: Option<Instant>,
 }
 
 impl FrameSlot {
@@ -129,19 +144,34 @@ impl FrameSlot {
     /// the lock is held only to swap an `Option`.
     pub fn put(&self, mut frame: Frame) {
         frame.seq = self.received.fetch_add(1, Ordering::Relaxed) + 1;
-        let old = {
-            let mut guard = self.frame.lock().unwrap_or_else(|p| p.into_inner());
-            guard.replace(frame)
+        let (old, wanted_from) = {
+            let mut guard = self.lock();
+            (guard.frame.replace(frame), guard.wanted_from)
         };
-        if old.is_some() {
-            self.dropped.fetch_add(1, Ordering::Relaxed);
+        if let Some(old) = &old {
+            let counter = match wanted_from {
+                Some(from) if old.received_at < from => &self.rate_limited,
+                _ => &self.dropped,
+            };
+            counter.fetch_add(1, Ordering::Relaxed);
         }
         // `old` is released here, outside the lock.
     }
 
     /// Takes the newest frame, if one arrived since the last take.
     pub fn take(&self) -> Option<Frame> {
-        self.frame.lock().unwrap_or_else(|p| p.into_inner()).take()
+        self.lock().frame.take()
+    }
+
+    /// Frames arriving from `from` on are wanted by analysis (`None`: every frame is); a frame
+    /// replaced before it is taken is counted as dropped if it was wanted, else as
+    /// rate-limited.
+    pub fn want_from(&self, from: Option<Instant>) {
+        self.lock().wanted_from = from;
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Waiting> {
+        self.waiting.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Whether a frame is waiting.
@@ -151,11 +181,7 @@ impl FrameSlot {
 
     /// When the waiting frame (if any) arrived.
     pub fn frame_at(&self) -> Option<Instant> {
-        self.frame
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .as_ref()
-            .map(|f| f.received_at)
+        self.lock().frame.as_ref().map(|f| f.received_at)
     }
 
     /// Frames put so far.
@@ -163,9 +189,14 @@ impl FrameSlot {
         self.received.load(Ordering::Relaxed)
     }
 
-    /// Frames replaced before analysis.
+    /// Frames analysis wanted but did not take before a newer one replaced them.
     pub fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Frames replaced before analysis that their camera's rate did not call for.
+    pub fn rate_limited(&self) -> u64 {
+        self.rate_limited.load(Ordering::Relaxed)
     }
 }
 
@@ -191,5 +222,25 @@ mod tests {
         assert!(slot.take().is_none());
         assert_eq!(slot.received(), 5);
         assert_eq!(slot.dropped(), 4);
+        assert_eq!(slot.rate_limited(), 0);
+    }
+
+    #[test]
+    fn a_replaced_frame_that_came_before_its_camera_was_due_is_rate_limited() {
+        let slot = FrameSlot::new();
+        let t0 = Instant::now();
+        slot.want_from(Some(t0 + std::time::Duration::from_millis(100)));
+        for (ms, pixel) in [(0u64, 1u8), (50, 2), (100, 3), (150, 4)] {
+            let mut frame = Frame::from_rgb(1, 1, vec![pixel; 3]);
+            frame.received_at = t0 + std::time::Duration::from_millis(ms);
+            slot.put(frame);
+        }
+        // Replaced: the frames of 0 and 50 ms (not yet wanted) and of 100 ms (wanted).
+        assert_eq!((slot.rate_limited(), slot.dropped()), (2, 1));
+        assert_eq!(slot.take().map(|f| f.view().data[0]), Some(4));
+        slot.want_from(None);
+        slot.put(Frame::from_rgb(1, 1, vec![5; 3]));
+        slot.put(Frame::from_rgb(1, 1, vec![6; 3]));
+        assert_eq!((slot.rate_limited(), slot.dropped()), (2, 2));
     }
 }

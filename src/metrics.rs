@@ -7,6 +7,7 @@
 //! | `edgesight_camera_frames_received_total` | counter | `camera` |
 //! | `edgesight_camera_frames_analysed_total` | counter | `camera` |
 //! | `edgesight_camera_frames_dropped_total` | counter | `camera` |
+//! | `edgesight_camera_frames_rate_limited_total` | counter | `camera` |
 //! | `edgesight_camera_frames_skipped_total` | counter | `camera` |
 //! | `edgesight_camera_reconnects_total` | counter | `camera` |
 //! | `edgesight_camera_last_frame_age_seconds` | gauge | `camera` (absent before a first frame) |
@@ -82,8 +83,14 @@ impl Collector for Cameras {
         self.counter(
             &mut encoder,
             "edgesight_camera_frames_dropped",
-            "Frames replaced by a newer one before analysis (newest frame wins)",
+            "Frames analysis wanted but did not take before a newer one replaced them (the detector is slower than the cameras)",
             |c| c.slot.dropped(),
+        )?;
+        self.counter(
+            &mut encoder,
+            "edgesight_camera_frames_rate_limited",
+            "Frames the camera sent beyond its detect_fps, passed over by design",
+            |c| c.slot.rate_limited(),
         )?;
         self.counter(
             &mut encoder,

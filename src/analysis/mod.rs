@@ -113,11 +113,17 @@ struct Analysis {
     scenes: HashMap<u64, Scene>,
 }
 
-fn schedule_of(cameras: &[Arc<CameraRecord>]) -> Vec<(u64, f32)> {
-    cameras
+/// Follows a changed camera list in the batcher, and tells each camera's slot from when its
+/// frames are wanted.
+fn sync(batcher: &mut Batcher, cameras: &[Arc<CameraRecord>], now: Instant) {
+    let schedule: Vec<(u64, f32)> = cameras
         .iter()
         .map(|c| (c.id, c.config.detect_fps))
-        .collect()
+        .collect();
+    batcher.sync(&schedule, now);
+    for (i, camera) in cameras.iter().enumerate() {
+        camera.slot.want_from(batcher.wanted_from(i));
+    }
 }
 
 impl Analysis {
@@ -126,7 +132,7 @@ impl Analysis {
         let mut cameras = set.list();
         self.follow(&cameras);
         let mut batcher = self.batcher();
-        batcher.sync(&schedule_of(&cameras), Instant::now());
+        sync(&mut batcher, &cameras, Instant::now());
         let mut last_summary = Instant::now();
         let mut last_tick = Instant::now();
         while !stop.load(Ordering::SeqCst) {
@@ -140,14 +146,14 @@ impl Analysis {
                 generation = set.generation();
                 cameras = set.list();
                 self.follow(&cameras);
-                batcher.sync(&schedule_of(&cameras), now);
+                sync(&mut batcher, &cameras, now);
                 continue;
             }
             if let Some(better) = Upgrade::poll(&mut self.upgrade, &self.backends) {
                 self.replace_workers(vec![better]);
                 self.set_score_floor(&cameras);
                 batcher = self.batcher();
-                batcher.sync(&schedule_of(&cameras), now);
+                sync(&mut batcher, &cameras, now);
                 continue;
             }
             let mut wakers = Select::new();
@@ -200,7 +206,11 @@ impl Analysis {
                 Next::Run(batch) => {
                     let frames: Vec<_> = batch
                         .iter()
-                        .filter_map(|&i| cameras[i].slot.take().map(|f| (cameras[i].clone(), f)))
+                        .filter_map(|&i| {
+                            let frame = cameras[i].slot.take();
+                            cameras[i].slot.want_from(batcher.wanted_from(i));
+                            frame.map(|f| (cameras[i].clone(), f))
+                        })
                         .filter(|(camera, frame)| self.motion_passes(camera, frame))
                         .collect();
                     self.submit(frames);
@@ -441,10 +451,11 @@ fn log_summary(camera: &CameraRecord) {
         .unwrap_or_else(|| "no frame analysed yet".into());
     tracing::info!(
         camera = camera.name(),
-        "{}: {:.1} fps in, {:.1} analysed, {} dropped; latest frame: {seen}",
+        "{}: {:.1} fps in, {:.1} analysed, {} dropped, {} over detect_fps; latest frame: {seen}",
         view.health.state.as_str(),
         view.fps_in,
         view.fps_analysed,
         view.frames_dropped,
+        view.frames_rate_limited,
     );
 }

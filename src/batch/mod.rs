@@ -8,7 +8,8 @@
 //! never waits.
 //!
 //! Back-pressure: when analysis is slower than the cameras, due cameras are served in turn and
-//! the frames that arrive meanwhile replace each other in their slots (counted as drops there):
+//! the frames that arrive meanwhile replace each other in their slots (counted as drops there;
+//! frames a camera sends beyond its `detect_fps` are counted apart, as rate-limited):
 //! the analysed frame is always the newest one, and latency does not build up.
 
 pub mod motion;
@@ -53,6 +54,11 @@ impl Batcher {
     /// Follows a changed camera list (`(id, detect_fps)` per camera, in index order).
     pub fn sync(&mut self, cameras: &[(u64, f32)], now: Instant) {
         self.scheduler.sync(cameras, now);
+    }
+
+    /// From when a frame of camera `i` is wanted (see [`Scheduler::wanted_from`]).
+    pub fn wanted_from(&self, i: usize) -> Option<Instant> {
+        self.scheduler.wanted_from(i)
     }
 
     pub fn max_batch(&self) -> usize {

@@ -4,11 +4,12 @@
 //! [`CREDIT_CAP`] saved); analysing a frame spends one. A frame is wanted when its camera had a
 //! credit at the moment the frame arrived, so a frame is analysed the moment it arrives if its
 //! camera's rate allows, never held back to a schedule of its own. A frame that arrived before
-//! its camera's credit was complete is passed over (a newer frame takes its place in the slot
-//! and is judged at its own arrival): held until the credit completed, it would be up to one
-//! frame interval old before analysis even began (a camera sending exactly `detect_fps` keeps a
-//! spare credit, which absorbs arrival jitter). A camera sending faster is analysed at
-//! `detect_fps` on average, each analysed frame taken on arrival.
+//! its camera's credit was complete is passed over: a newer frame takes its place in the slot
+//! and is judged at its own arrival, and the slot counts the replaced one as rate-limited
+//! ([`Scheduler::wanted_from`] tells it from when the camera is due). Held until the credit
+//! completed, it would be up to one frame interval old before analysis even began (a camera
+//! sending exactly `detect_fps` keeps a spare credit, which absorbs arrival jitter). A camera
+//! sending faster is analysed at `detect_fps` on average, each analysed frame taken on arrival.
 //!
 //! Fairness and freshness: every camera has a virtual time, the analysis it received in units of
 //! its own interval (each analysis adds `1 / detect_fps`; a camera that joins starts at the
@@ -17,10 +18,10 @@
 //! cameras less than one interval ahead of the least-served one are eligible, and among those
 //! the one whose frame arrived last goes first. Latency is the frame's age plus inference: with
 //! many cameras some frame has nearly always just arrived, and a stale frame waits until no
-//! fresh one does (its camera's next frame will be fresh, so shares stay even). Ties go round robin from the camera after the last one served. When analysis is
-//! slower than the cameras, the frames that arrive meanwhile replace each other in their slots
-//! (counted as drops there): the analysed frame is always the newest one, and latency does not
-//! build up.
+//! fresh one does (its camera's next frame will be fresh, so shares stay even). Ties go round
+//! robin from the camera after the last one served. When analysis is slower than the cameras,
+//! the wanted frames that arrive meanwhile replace each other in their slots (counted as drops
+//! there): the analysed frame is always the newest one, and latency does not build up.
 
 use std::time::{Duration, Instant};
 
@@ -182,6 +183,15 @@ impl Scheduler {
         self.vtime[i] += 1.0 / self.rate[i];
     }
 
+    /// From when a frame of camera `i` is wanted: the instant its credit completes (`None`: it
+    /// already has, every frame that arrives is wanted). Changes only when the camera is served
+    /// or the camera list is synced.
+    pub fn wanted_from(&self, i: usize) -> Option<Instant> {
+        let missing = 1.0 - self.credit[i];
+        (missing > 1e-9)
+            .then(|| self.credit_at[i] + Duration::from_secs_f64(missing / self.rate[i]))
+    }
+
     /// The earliest time a camera that is not due now becomes due, if any.
     pub fn next_deadline(&self, now: Instant) -> Option<Instant> {
         (0..self.ids.len())
@@ -212,6 +222,20 @@ mod tests {
             now += Duration::from_millis(50);
         }
         assert_eq!(counts, [10, 10, 10]);
+    }
+
+    #[test]
+    fn a_frame_is_wanted_from_the_instant_its_camera_is_due() {
+        let t0 = Instant::now();
+        let mut s = Scheduler::new(&[(1, 5.0)], t0);
+        assert_eq!(s.wanted_from(0), None, "a new camera is due at once");
+        s.served(0, t0);
+        let from = s.wanted_from(0).expect("one credit spent");
+        assert_eq!(from, t0 + Duration::from_millis(200));
+        let just_before = from - Duration::from_micros(10);
+        assert!(!s.due(0, just_before) && s.due(0, from));
+        assert_eq!(s.pick(from, |_| Some(just_before)), None);
+        assert_eq!(s.pick(from, |_| Some(from)), Some(0));
     }
 
     #[test]

@@ -43,6 +43,7 @@ struct CameraStats {
     frames_in: u64,
     frames_analysed: u64,
     frames_dropped: u64,
+    frames_rate_limited: u64,
     analysis_failures: u64,
     /// Detections in the newest analysed frame, by label.
     detections: BTreeMap<String, u32>,
@@ -68,6 +69,7 @@ fn camera_stats(c: &CameraRecord) -> CameraStats {
         frames_in: view.frames_in,
         frames_analysed: view.frames_analysed,
         frames_dropped: view.frames_dropped,
+        frames_rate_limited: view.frames_rate_limited,
         analysis_failures: c.failures(),
         detections,
         latency: c.stages(),

@@ -139,7 +139,8 @@ class Tile {
     this.health.textContent = h.text;
     const parts = [
       `${camera.frames_analysed} analysed`,
-      `${camera.frames_dropped} skipped`,
+      camera.frames_dropped ? `${camera.frames_dropped} dropped (detector busy)` : null,
+      camera.frames_skipped ? `${camera.frames_skipped} unchanged (motion gate)` : null,
       camera.reconnects ? `${camera.reconnects} reconnects` : null,
       camera.decoder,
     ];
