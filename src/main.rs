@@ -91,13 +91,27 @@ enum Command {
     },
 }
 
+/// The log filter: `EDGESIGHT_LOG` (default `info`). Warp logs every connection that ends
+/// early at ERROR (a viewer closing its MJPEG stream, a client sending a malformed request):
+/// those are the clients' doing, not the appliance's, so they are off unless the filter names
+/// warp (e.g. `EDGESIGHT_LOG=info,warp=debug`).
+fn log_filter(given: Option<String>) -> tracing_subscriber::EnvFilter {
+    let mut directives = given
+        .filter(|g| !g.trim().is_empty())
+        .unwrap_or_else(|| "info".into());
+    if !directives.contains("warp") {
+        directives.push_str(",warp::server=off");
+    }
+    tracing_subscriber::EnvFilter::try_new(&directives).unwrap_or_else(|e| {
+        eprintln!("EDGESIGHT_LOG={directives:?} is not a log filter ({e}); logging at info");
+        tracing_subscriber::EnvFilter::new("info,warp::server=off")
+    })
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("EDGESIGHT_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
+        .with_env_filter(log_filter(std::env::var("EDGESIGHT_LOG").ok()))
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .init();
