@@ -10,11 +10,19 @@
 //!    using every core and as the appliance's default setting (`model.workers` sessions side by
 //!    side, `model.threads` each) — the better of the two is the ceiling;
 //! 2. edgesight: `edgesight run` with the cameras at `detect_fps` = the cameras' rate (every
-//!    offered frame wanted; `BENCH_DETECT_FPS` asks for fewer), `--print-detections` (one JSON line per analysed frame, with `latency_ms`: frame
-//!    out of the decoder → detections and events published);
+//!    offered frame wanted; `BENCH_DETECT_FPS` asks for fewer), `--print-detections` (one JSON
+//!    line per analysed frame, with `latency_ms`: frame out of the decoder → detections and
+//!    events published);
 //! 3. the Python loop (`scripts/bench/baseline_loop.py`: OpenCV capture threads keeping the
-//!    newest frame, ONNX Runtime with a thread per core, NumPy; same model), latency from `cap.read()`
-//!    returning to detections ready.
+//!    newest frame, ONNX Runtime with a thread per core, NumPy; same model), latency from
+//!    `cap.read()` returning to detections ready.
+//!
+//! Latency is given twice. From the decoder's output, as each side sees it; and from the send
+//! time: the servers stamp each frame's RTP timestamp when they send it, each side reads it
+//! back (edgesight's `pts_ms`, OpenCV's `CAP_PROP_POS_MSEC`), and the least-delayed analysed
+//! frame of each camera sets that camera's zero ([`from_sent`]). The second also counts the
+//! time a frame waited before it was decoded (a decoder that fell behind, a capture thread
+//! that did not get the CPU), which the first cannot see.
 //!
 //! Prints one table of ratios. Needs `make bench-setup` (OpenCV, NumPy and onnxruntime for
 //! Python, into `.deps/python/`). Run: `cargo bench --bench vs_python`.
@@ -71,45 +79,52 @@ fn edgesight(urls: &[String], fps: u32, warmup: u64, seconds: u64) -> Run {
         .expect("edgesight run");
     let stdout = app.stdout.take().expect("stdout");
     let app = Killed(app);
-    let window: Arc<Mutex<Window>> = Arc::new(Mutex::new((None, Vec::new(), Vec::new())));
-    window.lock().expect("lock").2 = vec![Vec::new(); STAGES.len()];
+    let window = Arc::new(Mutex::new(Window {
+        stages: vec![Vec::new(); STAGES.len()],
+        ..Window::default()
+    }));
     let reader = {
         let window = window.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
                 let mut w = window.lock().expect("lock");
-                if w.0.is_some()
+                if w.since.is_some()
                     && let Ok(v) = serde_json::from_str::<serde_json::Value>(&line)
                     && let Some(l) = v["latency_ms"].as_f64()
                 {
-                    w.1.push(l);
+                    w.latencies.push(l);
                     let stages = &v["stages"];
                     let mut known = 0.0;
                     for (i, name) in STAGES.iter().enumerate().filter(|(_, n)| **n != "total") {
                         let ms = stages[format!("{name}_ms")].as_f64().unwrap_or(f64::NAN);
                         known += ms;
-                        w.2[i].push(ms);
+                        w.stages[i].push(ms);
                     }
                     // In place of the total, what no stage covers: a finished frame waiting to
                     // be followed and published.
-                    w.2[REST].push((l - known).max(0.0));
+                    w.stages[REST].push((l - known).max(0.0));
+                    if let (Some(camera), Some(arrived), Some(pts)) = (
+                        v["camera"].as_str(),
+                        v["timestamp_ms"].as_f64(),
+                        v["pts_ms"].as_f64(),
+                    ) {
+                        w.sent.push((camera.to_string(), l, arrived - pts));
+                    }
                 }
             }
         })
     };
     std::thread::sleep(Duration::from_secs(warmup));
     let cpu0 = cpu_seconds(app.0.id());
-    window.lock().expect("lock").0 = Some(Instant::now());
+    window.lock().expect("lock").since = Some(Instant::now());
     std::thread::sleep(Duration::from_secs(seconds));
-    let (started, mut latencies, mut stages) = {
-        let mut w = window.lock().expect("lock");
-        let stages = std::mem::take(&mut w.2);
-        (
-            w.0.take().expect("started"),
-            std::mem::take(&mut w.1),
-            stages,
-        )
-    };
+    let Window {
+        since,
+        mut latencies,
+        mut stages,
+        sent,
+    } = std::mem::take(&mut *window.lock().expect("lock"));
+    let started = since.expect("started");
     let cores = (cpu_seconds(app.0.id()) - cpu0) / started.elapsed().as_secs_f64();
     drop(app);
     let _ = reader.join();
@@ -119,17 +134,44 @@ fn edgesight(urls: &[String], fps: u32, warmup: u64, seconds: u64) -> Run {
     Run {
         fps,
         latencies,
+        from_sent: from_sent(&sent),
         cores,
         stages,
     }
 }
 
+/// Latency from each frame's send time, sorted: `(camera, latency, lag)` per analysed frame,
+/// the lag being how far the frame was behind its place in the stream when it left the
+/// decoder (arrival − stream timestamp, plus a constant per camera). The least-lagging
+/// analysed frame of each camera sets that camera's zero, so a frame that waited before it was
+/// decoded counts that wait too. The Python loop computes the same from its own frames.
+fn from_sent(sent: &[(String, f64, f64)]) -> Vec<f64> {
+    let mut zero: std::collections::HashMap<&str, f64> = std::collections::HashMap::new();
+    for (camera, _, lag) in sent {
+        let z = zero.entry(camera).or_insert(*lag);
+        *z = z.min(*lag);
+    }
+    let mut out: Vec<f64> = sent
+        .iter()
+        .map(|(camera, latency, lag)| latency + lag - zero[camera.as_str()])
+        .collect();
+    out.sort_by(f64::total_cmp);
+    out
+}
+
 /// Where the part no stage covers is kept: in the place of the total.
 const REST: usize = STAGES.len() - 1;
 
-/// While measuring: since when, latencies, per-stage times (`STAGES`, the rest in the place
-/// of the total).
-type Window = (Option<Instant>, Vec<f64>, Vec<Vec<f64>>);
+/// While measuring.
+#[derive(Default)]
+struct Window {
+    since: Option<Instant>,
+    latencies: Vec<f64>,
+    /// Per-stage times (`STAGES`, the rest in the place of the total).
+    stages: Vec<Vec<f64>>,
+    /// `(camera, latency, lag)` per analysed frame, see [`from_sent`].
+    sent: Vec<(String, f64, f64)>,
+}
 
 /// What one edgesight run measured.
 struct Run {
@@ -137,6 +179,8 @@ struct Run {
     fps: f64,
     /// Sorted latencies, ms.
     latencies: Vec<f64>,
+    /// Sorted latencies from the frames' send times, ms (see [`from_sent`]).
+    from_sent: Vec<f64>,
     /// CPU cores used by the appliance.
     cores: f64,
     /// Sorted per-stage times, ms (`STAGES`, the part no stage covers in the place of the
@@ -228,6 +272,7 @@ fn main() {
     let Run {
         fps: analysed,
         latencies,
+        from_sent,
         cores: used,
         stages,
     } = edgesight(&urls, detect_fps, warmup, seconds);
@@ -236,6 +281,8 @@ fn main() {
     let py_p50 = py["latency_p50_ms"].as_f64().unwrap_or(f64::NAN);
     let py_p99 = py["latency_p99_ms"].as_f64().unwrap_or(f64::NAN);
     let (p50, p99) = (percentile(&latencies, 0.5), percentile(&latencies, 0.99));
+    let py_sent = |p: &str| py[format!("from_sent_{p}_ms")].as_f64().unwrap_or(f64::NAN);
+    let (sent50, sent99) = (percentile(&from_sent, 0.5), percentile(&from_sent, 0.99));
 
     println!(
         "edgesight vs the Python loop: {cameras} RTSP cameras × {fps} fps (768x576 H.264), bundled SSD int8, edgesight {workers} detection workers × {threads} inference threads at detect_fps {detect_fps}, Python {cores} inference threads, {seconds} s each after {warmup} s warm-up, {cores} CPU cores"
@@ -272,6 +319,16 @@ fn main() {
     println!(
         "| latency p99, edgesight / Python | {p99:.0} / {py_p99:.0} ms | {:.2} | ≤ 0.5 |",
         p99 / py_p99
+    );
+    println!(
+        "| latency from the send time p50, edgesight / Python | {sent50:.0} / {:.0} ms | {:.2} | |",
+        py_sent("p50"),
+        sent50 / py_sent("p50")
+    );
+    println!(
+        "| latency from the send time p99, edgesight / Python | {sent99:.0} / {:.0} ms | {:.2} | ≤ 0.5 |",
+        py_sent("p99"),
+        sent99 / py_sent("p99")
     );
     println!();
     println!("edgesight's stages (ms), p50 / p99:");

@@ -80,6 +80,10 @@ pub struct FrameResult {
     pub frame: u64,
     /// When the frame arrived (ms since the Unix epoch).
     pub timestamp_ms: u64,
+    /// The frame's presentation time in its stream, milliseconds (for a live camera, its
+    /// capture time on the pipeline's clock as the stream's RTP timestamps place it); `null`
+    /// when the source gives none. Lines detections up with a recording of the stream.
+    pub pts_ms: Option<u64>,
     pub width: u32,
     pub height: u32,
     /// Time from the frame's arrival to its detections, milliseconds.

@@ -1,7 +1,7 @@
 //! Detection workers: with `model.workers = 2`, two `detect-N` threads each run their own
 //! inference session, both take work, and every camera's frames are still followed in order
 //! (a camera never has two frames in flight): in `--print-detections`, each camera's frame
-//! numbers only go up. `/api/health` says how many workers serve.
+//! numbers (and the stream times, `pts_ms`) only go up. `/api/health` says how many workers serve.
 
 mod common;
 
@@ -89,7 +89,7 @@ fn two_workers_share_the_detection_and_each_cameras_frames_stay_in_order() {
     }
 
     let lines = app.stdout.lock().expect("lock").clone();
-    let mut last: HashMap<String, u64> = HashMap::new();
+    let mut last: HashMap<String, (u64, u64)> = HashMap::new();
     let mut results = 0;
     for line in &lines {
         let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
@@ -98,11 +98,15 @@ fn two_workers_share_the_detection_and_each_cameras_frames_stay_in_order() {
         let (Some(camera), Some(frame)) = (v["camera"].as_str(), v["frame"].as_u64()) else {
             continue;
         };
+        // The stream's own time of the frame goes up with the frame number.
+        let pts = v["pts_ms"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("no pts_ms: {line}"));
         results += 1;
-        if let Some(previous) = last.insert(camera.to_string(), frame) {
+        if let Some((previous, previous_pts)) = last.insert(camera.to_string(), (frame, pts)) {
             assert!(
-                frame > previous,
-                "{camera}: frame {frame} published after frame {previous}"
+                frame > previous && pts > previous_pts,
+                "{camera}: frame {frame} (pts {pts} ms) published after frame {previous} (pts {previous_pts} ms)"
             );
         }
     }

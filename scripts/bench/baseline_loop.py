@@ -6,9 +6,13 @@ the main thread takes the cameras' newest frames in turn (round robin, newest fr
 preprocesses with OpenCV + NumPy (BGR -> RGB, resize to the model input, NHWC uint8), runs
 ONNX Runtime on the CPU and decodes the SSD outputs (score >= 0.5). Latency is measured like
 edgesight's: from the moment the frame left the decoder (cap.read() returned) to the moment its
-detections are ready.
+detections are ready; and from the frame's send time: the stream's timestamps (CAP_PROP_POS_MSEC,
+from the RTP timestamps, which the bench's servers stamp when they send) place each frame, and
+the least-delayed analysed frame of each camera sets that camera's zero, so a frame that waited
+before it was decoded counts that wait too.
 
-Prints one JSON object on stdout: frames analysed per second, frames grabbed, latency p50/p99.
+Prints one JSON object on stdout: frames analysed per second, frames grabbed, latency p50/p99,
+the same from the send time.
 """
 
 import argparse
@@ -47,10 +51,12 @@ class Camera(threading.Thread):
                 cap = cv2.VideoCapture(self.url, cv2.CAP_FFMPEG)
                 continue
             now = time.monotonic()
+            # How far the frame is behind its place in the stream (plus a constant).
+            lag_ms = now * 1000.0 - cap.get(cv2.CAP_PROP_POS_MSEC)
             with self.lock:
                 if self.frame is not None:
                     self.dropped += 1
-                self.frame = (frame, now)
+                self.frame = (frame, now, lag_ms)
                 self.grabbed += 1
         cap.release()
 
@@ -83,6 +89,7 @@ def main():
         time.sleep(args.stagger_ms / 1000.0)
 
     latencies = []
+    sent = []  # (camera, latency, lag) per analysed frame
     analysed = 0
     started = time.monotonic()
     measure_from = started + args.warmup
@@ -97,15 +104,15 @@ def main():
             grabbed_at_start = sum(c.grabbed for c in cameras)
         picked = None
         for k in range(len(cameras)):
-            c = cameras[(turn + k) % len(cameras)]
-            picked = c.take()
+            index = (turn + k) % len(cameras)
+            picked = cameras[index].take()
             if picked is not None:
-                turn = (turn + k + 1) % len(cameras)
+                turn = (index + 1) % len(cameras)
                 break
         if picked is None:
             time.sleep(0.002)
             continue
-        frame, t_frame = picked
+        frame, t_frame, lag_ms = picked
         rgb = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
         x = cv2.resize(rgb, (width, height), interpolation=cv2.INTER_LINEAR)
         x = np.ascontiguousarray(x[np.newaxis, ...], dtype=np.uint8)
@@ -119,14 +126,20 @@ def main():
         done = time.monotonic()
         if t_frame >= measure_from:
             analysed += 1
-            latencies.append((done - t_frame) * 1000.0)
+            latency = (done - t_frame) * 1000.0
+            latencies.append(latency)
+            sent.append((index, latency, lag_ms))
 
     stop.set()
     grabbed = sum(c.grabbed for c in cameras) - (grabbed_at_start or 0)
     latencies.sort()
+    zero = {}
+    for index, _, lag in sent:
+        zero[index] = min(lag, zero.get(index, lag))
+    from_sent = sorted(latency + lag - zero[index] for index, latency, lag in sent)
 
-    def pct(q):
-        return latencies[min(len(latencies) - 1, int(q * (len(latencies) - 1) + 0.5))] if latencies else None
+    def pct(q, values=latencies):
+        return values[min(len(values) - 1, int(q * (len(values) - 1) + 0.5))] if values else None
 
     print(
         json.dumps(
@@ -137,6 +150,8 @@ def main():
                 "grabbed_fps": grabbed / args.seconds,
                 "latency_p50_ms": pct(0.5),
                 "latency_p99_ms": pct(0.99),
+                "from_sent_p50_ms": pct(0.5, from_sent),
+                "from_sent_p99_ms": pct(0.99, from_sent),
             }
         ),
         flush=True,

@@ -406,6 +406,7 @@ impl Analysis {
             camera: camera.name().to_string(),
             frame: frame.seq,
             timestamp_ms: frame.timestamp_ms,
+            pts_ms: frame.pts_ms,
             width,
             height,
             latency_ms: (total * 10.0).round() / 10.0,
