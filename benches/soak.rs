@@ -10,9 +10,9 @@
 //!   `detect_fps = 5` each: every stream is decoded in full (30 fps), 5 frames/s of each are
 //!   analysed.
 //!
-//! Each second: the appliance's RSS (`/proc/PID/status` VmRSS) and CPU time (`/proc/PID/stat`
-//! utime+stime), `/api/cameras` (frame counters) and every camera's
-//! `/api/cameras/NAME/detections/latest` (frame age = now − the analysed frame's arrival).
+//! Each second: the appliance's RSS (`/proc/PID/status` VmRSS, and its anonymous and
+//! file-backed parts) and CPU time (`/proc/PID/stat` utime+stime), `/api/cameras` (frame
+//! counters) and every camera's `/api/cameras/NAME/detections/latest` (frame age = now − the analysed frame's arrival).
 //! The first 60 s (or 10% of the run, whichever is smaller) are warm-up; the rest is summarised
 //! as a Markdown table on stdout (RSS slope from a least-squares fit, CPU per stream, decode
 //! fps per core, frame age percentiles). Samples go to `target/soak-samples.csv`.
@@ -159,14 +159,19 @@ fn clock_ticks_per_second() -> f64 {
         .unwrap_or(100.0)
 }
 
-/// Resident set size of `pid`, kB.
-fn rss_kb(pid: u32) -> u64 {
+/// Resident set size of `pid`, kB: (all, anonymous, file-backed). File-backed pages are the
+/// executable and shared libraries as far as they were read (the kernel may drop them); what
+/// the process allocates is in the anonymous part.
+fn rss_kb(pid: u32) -> (u64, u64, u64) {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc/PID/status");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS in /proc/PID/status")
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or_else(|| panic!("{name} in /proc/PID/status"))
+    };
+    (field("VmRSS:"), field("RssAnon:"), field("RssFile:"))
 }
 
 /// utime + stime of `pid` (all its threads), seconds.
@@ -296,6 +301,8 @@ impl Api {
 struct Sample {
     t_s: f64,
     rss_kb: u64,
+    anon_kb: u64,
+    file_kb: u64,
     cpu_s: f64,
     server_cpu_s: f64,
     /// (decode, analysis, rest) CPU seconds, see [`cpu_by_role`].
@@ -474,7 +481,7 @@ fn main() {
             panic!("serve-rtsp exited during the soak ({status}) at {i} s");
         }
         let t_s = start.elapsed().as_secs_f64();
-        let rss = rss_kb(pid);
+        let (rss, anon, file) = rss_kb(pid);
         let cpu_s = cpu_seconds(pid, ticks);
         let server_cpu_s = cpu_seconds(server_pid, ticks);
         let roles = cpu_by_role(pid, ticks);
@@ -493,6 +500,8 @@ fn main() {
         let sample = Sample {
             t_s,
             rss_kb: rss,
+            anon_kb: anon,
+            file_kb: file,
             cpu_s,
             server_cpu_s,
             roles,
@@ -544,13 +553,15 @@ fn main() {
 
     let csv_path = repo.join("target/soak-samples.csv");
     let mut csv = String::from(
-        "t_s,rss_kb,cpu_s,decode_cpu_s,analysis_cpu_s,other_cpu_s,server_cpu_s,machine_busy_s,frames_in,frames_analysed,frames_dropped,frames_rate_limited,fps_in,streaming,reconnects,max_frame_age_ms\n",
+        "t_s,rss_kb,anon_kb,file_kb,cpu_s,decode_cpu_s,analysis_cpu_s,other_cpu_s,server_cpu_s,machine_busy_s,frames_in,frames_analysed,frames_dropped,frames_rate_limited,fps_in,streaming,reconnects,max_frame_age_ms\n",
     );
     for s in &samples {
         csv.push_str(&format!(
-            "{:.3},{},{:.2},{:.2},{:.2},{:.2},{:.2},{:.2},{},{},{},{},{:.1},{},{},{}\n",
+            "{:.3},{},{},{},{:.2},{:.2},{:.2},{:.2},{:.2},{:.2},{},{},{},{},{:.1},{},{},{}\n",
             s.t_s,
             s.rss_kb,
+            s.anon_kb,
+            s.file_kb,
             s.cpu_s,
             s.roles.0,
             s.roles.1,
@@ -579,6 +590,11 @@ fn main() {
         .map(|s| (s.t_s / 60.0, mib(s.rss_kb)))
         .collect();
     let rss_slope = slope(&rss_points);
+    let part_slope = |kb: fn(&Sample) -> u64| {
+        let points: Vec<(f64, f64)> = window.iter().map(|s| (s.t_s / 60.0, mib(kb(s)))).collect();
+        slope(&points)
+    };
+    let (anon_slope, file_slope) = (part_slope(|s| s.anon_kb), part_slope(|s| s.file_kb));
     let rss_max = window.iter().map(|s| s.rss_kb).max().unwrap_or(0);
     let cores = (last.cpu_s - first.cpu_s) / wall;
     let server_cores = (last.server_cpu_s - first.server_cpu_s) / wall;
@@ -627,7 +643,11 @@ fn main() {
         mib(last.rss_kb),
         mib(rss_max)
     );
-    println!("| RSS slope (least squares over the window) | {rss_slope:+.3} MiB/min |");
+    println!(
+        "| RSS slope (least squares over the window) | {rss_slope:+.3} MiB/min (anonymous {anon_slope:+.3}, file-backed {file_slope:+.3}; {:.1} → {:.1} MiB anonymous) |",
+        mib(first.anon_kb),
+        mib(last.anon_kb)
+    );
     println!(
         "| CPU used by the appliance (mean) | {cores:.2} cores: ingest+decode (GStreamer threads) {decode_cores:.2}, analysis (incl. ONNX Runtime pool) {analysis_cores:.2}, other {other_cores:.2} |"
     );
