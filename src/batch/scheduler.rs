@@ -196,10 +196,8 @@ impl Scheduler {
     pub fn next_deadline(&self, now: Instant) -> Option<Instant> {
         (0..self.ids.len())
             .filter(|&i| !self.due(i, now))
-            .map(|i| {
-                let missing = 1.0 - self.credit_now(i, now);
-                now + Duration::from_secs_f64(missing / self.rate[i]).max(Duration::from_micros(1))
-            })
+            .filter_map(|i| self.wanted_from(i))
+            .map(|t| t.max(now + Duration::from_micros(1)))
             .min()
     }
 }
