@@ -12,7 +12,8 @@
 //!
 //! Each second: the appliance's RSS (`/proc/PID/status` VmRSS, and its anonymous and
 //! file-backed parts) and CPU time (`/proc/PID/stat` utime+stime), `/api/cameras` (frame
-//! counters) and every camera's `/api/cameras/NAME/detections/latest` (frame age = now − the analysed frame's arrival).
+//! counters) and every camera's `/api/cameras/NAME/detections/latest` (frame age = now − the
+//! analysed frame's arrival).
 //! The first 60 s (or 10% of the run, whichever is smaller) are warm-up; the rest is summarised
 //! as a Markdown table on stdout (RSS slope from a least-squares fit, CPU per stream, decode
 //! fps per core, frame age percentiles). Samples go to `target/soak-samples.csv`.
@@ -585,16 +586,13 @@ fn main() {
     let (first, last) = (window[0], window[window.len() - 1]);
     let wall = last.t_s - first.t_s;
     let mib = |kb: u64| kb as f64 / 1024.0;
-    let rss_points: Vec<(f64, f64)> = window
-        .iter()
-        .map(|s| (s.t_s / 60.0, mib(s.rss_kb)))
-        .collect();
-    let rss_slope = slope(&rss_points);
-    let part_slope = |kb: fn(&Sample) -> u64| {
+    // MiB per minute of one of the samples' sizes, over the window.
+    let rss_slope_of = |kb: fn(&Sample) -> u64| {
         let points: Vec<(f64, f64)> = window.iter().map(|s| (s.t_s / 60.0, mib(kb(s)))).collect();
         slope(&points)
     };
-    let (anon_slope, file_slope) = (part_slope(|s| s.anon_kb), part_slope(|s| s.file_kb));
+    let rss_slope = rss_slope_of(|s| s.rss_kb);
+    let (anon_slope, file_slope) = (rss_slope_of(|s| s.anon_kb), rss_slope_of(|s| s.file_kb));
     let rss_max = window.iter().map(|s| s.rss_kb).max().unwrap_or(0);
     let cores = (last.cpu_s - first.cpu_s) / wall;
     let server_cores = (last.server_cpu_s - first.server_cpu_s) / wall;

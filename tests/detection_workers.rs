@@ -1,7 +1,8 @@
 //! Detection workers: with `model.workers = 2`, two `detect-N` threads each run their own
 //! inference session, both take work, and every camera's frames are still followed in order
 //! (a camera never has two frames in flight): in `--print-detections`, each camera's frame
-//! numbers (and the stream times, `pts_ms`) only go up. `/api/health` says how many workers serve.
+//! numbers (and the stream times, `pts_ms`) only go up. `/api/health` says how many workers
+//! serve.
 
 mod common;
 
