@@ -12,23 +12,16 @@ use reqwest::blocking::Client;
 use serde_json::{Value, json};
 
 fn write_config(dir: &Path) -> PathBuf {
-    let repo = common::repo();
     let path = dir.join("site.toml");
     let text = format!(
         "# site config, edited by hand and by the API\n\
-         [model]\n\
-         path = \"{}\"\n\
-         family = \"ssd\"\n\
-         labels = \"{}\"\n\
-         \n\
+         {}\n\
          [[cameras]]\n\
          # stays untouched by every change below\n\
          name = \"steady\"\n\
          url = \"test://ball?fps=10\"\n\
          detect_fps = 5\n",
-        repo.join("models/ssd_mobilenet_v2_coco_quant_qdq.onnx")
-            .display(),
-        repo.join("models/coco_labels.txt").display(),
+        common::model_table(""),
     );
     std::fs::write(&path, text).expect("write config");
     path
