@@ -61,7 +61,7 @@ pub struct Health {
     pub state: CameraState,
     /// Why the camera last stopped streaming, as a stable word: `not-found`, `unauthorized`,
     /// `unreachable`, `protocol-error`, `unsupported-codec`, `decode-error`, `eos`, `no-frames`,
-    /// `stalled`, `pipeline`.
+    /// `stalled`, `pipeline`, `blocked` (the source has not finished starting or stopping).
     pub reason: Option<String>,
     /// The same with details: `reason: message` (passwords redacted).
     pub last_error: Option<String>,

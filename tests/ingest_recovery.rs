@@ -253,3 +253,103 @@ fn a_frozen_server_is_caught_by_the_watchdog() {
     signal(server.child.id(), "CONT");
     wait_state(&base, "frozen", "streaming", None, Duration::from_secs(30));
 }
+
+/// A named pipe at `dir/name`, made with mkfifo.
+fn named_pipe(dir: &std::path::Path, name: &str) -> std::path::PathBuf {
+    let path = dir.join(name);
+    let made = std::process::Command::new("mkfifo")
+        .arg(&path)
+        .status()
+        .expect("mkfifo");
+    assert!(made.success(), "mkfifo {}", path.display());
+    path
+}
+
+#[test]
+fn a_source_that_blocks_is_reported_heals_and_never_holds_a_removal_or_the_shutdown() {
+    common::require_onnxruntime();
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Opening a named pipe waits for a writer: the source blocks inside its start.
+    let pipe = named_pipe(dir.path(), "pipe.ts");
+    let never = named_pipe(dir.path(), "never.ts");
+    let gone = named_pipe(dir.path(), "gone.ts");
+    let clip = dir.path().join("clip.ts");
+    let location = format!("location={}", clip.display());
+    common::gst_launch(&[
+        "videotestsrc",
+        "num-buffers=50",
+        "!",
+        "video/x-raw,width=320,height=240,framerate=10/1",
+        "!",
+        "x264enc",
+        "!",
+        "h264parse",
+        "!",
+        "mpegtsmux",
+        "!",
+        "filesink",
+        &location,
+    ]);
+    let cameras = [
+        format!("pipe=file://{}", pipe.display()),
+        format!("never=file://{}", never.display()),
+        format!("gone=file://{}", gone.display()),
+        "ball=test://ball".to_string(),
+    ];
+    let mut args = Vec::new();
+    for c in &cameras {
+        args.extend(["--camera", c.as_str()]);
+    }
+    let (mut app, base) = start_appliance(&args);
+    let t = Duration::from_secs(30);
+
+    for name in ["pipe", "never", "gone"] {
+        let c = wait_state(&base, name, "failed", Some("blocked"), t);
+        let error = c["last_error"].as_str().expect("last_error");
+        assert!(error.contains("has not finished starting"), "{c}");
+    }
+    // The others stream and are analysed meanwhile.
+    let ball = wait_state(&base, "ball", "streaming", None, t);
+    let before = ball["frames_analysed"].as_u64().expect("counter");
+    let progressed = wait_for(Duration::from_secs(10), || {
+        let now = camera(&base, "ball")?["frames_analysed"].as_u64()?;
+        (now > before + 5).then_some(())
+    });
+    assert!(progressed.is_some(), "ball stopped being analysed");
+
+    // Removing a blocked camera does not wait for its source.
+    let removed = reqwest::blocking::Client::new()
+        .delete(format!("{base}/api/cameras/gone"))
+        .bearer_auth(common::TOKEN)
+        .timeout(Duration::from_secs(20))
+        .send()
+        .expect("DELETE /api/cameras/gone answers");
+    assert!(removed.status().is_success(), "{}", removed.status());
+    assert!(camera(&base, "gone").is_none(), "gone is still listed");
+
+    // A writer arrives: the same pipeline goes on and streams. (The pipe is opened for reading
+    // too, so that the source opening it twice while it starts cannot break it.)
+    let bytes = std::fs::read(&clip).expect("clip");
+    let writer = std::thread::spawn(move || {
+        let mut fifo = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&pipe)?;
+        fifo.write_all(&bytes)
+    });
+    let streaming = wait_state(&base, "pipe", "streaming", None, Duration::from_secs(15));
+    assert_eq!(streaming["decoder"], "h264 → avdec_h264", "{streaming}");
+    assert!(
+        writer.join().expect("writer").is_ok(),
+        "the clip was not read"
+    );
+
+    // "never" is still blocked; the shutdown leaves it behind instead of waiting for it.
+    wait_state(&base, "never", "failed", Some("blocked"), t);
+    let status = app
+        .terminate(Duration::from_secs(20))
+        .expect("exits after SIGTERM with a source still blocked");
+    assert!(status.success(), "exit status {status:?}");
+    let log = app.stderr_text();
+    assert!(log.contains("left behind"), "{log}");
+}

@@ -1,20 +1,25 @@
 //! Ingest: one supervisor thread per camera keeps its GStreamer pipeline running.
 //!
-//! `run()` calls `run_once()` in a loop. `run_once` builds and starts the pipeline, then watches
-//! its bus and a frame watchdog; it returns why the stream ended: a bus error classified into a
-//! reason, end of stream, no first frame in time (`no-frames`), or frames that stopped
+//! `run()` calls `run_once()` in a loop. `run_once` builds the pipeline, starts it on its own
+//! [`StateThread`] (an element that blocks in its start, such as a named pipe with no writer,
+//! shows as `failed` with reason `blocked` after 15 s instead of holding the supervisor), then
+//! watches its bus and a frame watchdog; it returns why the stream ended: a bus error classified
+//! into a reason, end of stream, no first frame in time (`no-frames`), or frames that stopped
 //! (`stalled`: after 2 s without a frame the camera shows `stalled`, after its `stall_timeout_s`
 //! the pipeline is rebuilt). The supervisor records the reason, waits with exponential backoff
 //! and jitter (0.5 s doubling up to the camera's `reconnect_max_s`, reset once a stream delivered
 //! frames) and tries again, until shutdown. Reasons that need a person (`not-found`,
 //! `unauthorized`, `unsupported-codec`, `pipeline`) show as `failed` and retry at the cap.
-//! A file that ends replays at once (or stops, with `loop = false`). Other cameras never notice.
+//! A file that ends replays at once (or stops, with `loop = false`). Each attempt's pipeline is
+//! in NULL before the next is built; one that does not get there within 5 s shows as `blocked`
+//! too, and at shutdown it is left behind rather than waited for. Other cameras never notice.
 //! Decoded frames go to the camera's [`FrameSlot`](crate::frame::FrameSlot) (newest wins) and a
 //! wake-up is sent to the analysis thread without blocking.
 
 pub mod decoder;
 pub mod fleet;
 pub mod pipeline;
+pub mod state_thread;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -27,11 +32,14 @@ use gstreamer::prelude::*;
 
 use crate::cameras::{CameraRecord, CameraState};
 use crate::frame::unix_ms;
+use state_thread::{Start, StateThread, Stopping};
 
 /// No first frame within this time: the attempt fails as `no-frames`.
 pub const FIRST_FRAME_TIMEOUT: Duration = Duration::from_secs(15);
 /// No frame for this long while streaming: the camera shows `stalled`.
 pub const STALL_WARNING: Duration = Duration::from_secs(2);
+/// A pipeline not in NULL this long after the stop: the camera shows `failed` (`blocked`).
+pub const STOP_TIMEOUT: Duration = Duration::from_secs(5);
 const BACKOFF_START: Duration = Duration::from_millis(500);
 const POLL: Duration = Duration::from_millis(100);
 
@@ -154,7 +162,17 @@ fn run(camera: &Arc<CameraRecord>, wake: &Sender<()>, stop: &AtomicBool) {
     let mut backoff = Backoff::new(camera.config.reconnect_max);
     while !stop.load(Ordering::SeqCst) {
         camera.set_state(CameraState::Connecting, None, None);
-        let (end, delivered) = run_once(camera, wake, stop);
+        let Attempt {
+            end,
+            delivered,
+            stopping,
+        } = run_once(camera, wake, stop);
+        // One pipeline per camera: the next attempt waits for this one to stop.
+        if let Some(stopping) = stopping
+            && !wait_stopped(camera, &stopping, stop)
+        {
+            break;
+        }
         let Some(end) = end else { break };
         if stop.load(Ordering::SeqCst) {
             break;
@@ -201,13 +219,50 @@ fn run(camera: &Arc<CameraRecord>, wake: &Sender<()>, stop: &AtomicBool) {
     camera.set_state(CameraState::Stopped, None, None);
 }
 
-/// One attempt. Returns `None` when asked to stop, else why the stream ended, and whether any
-/// frame arrived.
-fn run_once(
-    camera: &Arc<CameraRecord>,
-    wake: &Sender<()>,
-    stop: &AtomicBool,
-) -> (Option<StreamEnd>, bool) {
+/// How one attempt ended.
+struct Attempt {
+    /// Why the stream ended; `None` when asked to stop.
+    end: Option<StreamEnd>,
+    /// Whether any frame arrived.
+    delivered: bool,
+    /// The pipeline on its way to NULL, if one was started.
+    stopping: Option<Stopping>,
+}
+
+/// Waits for the last attempt's pipeline to reach NULL. After [`STOP_TIMEOUT`] the camera shows
+/// `failed` (`blocked`) and the wait goes on, unless the supervisor is asked to stop (shutdown,
+/// camera removed or replaced): then the pipeline is left to its thread and `false` returned.
+fn wait_stopped(camera: &CameraRecord, stopping: &Stopping, stop: &AtomicBool) -> bool {
+    if stopping.wait(STOP_TIMEOUT) {
+        return true;
+    }
+    let secs = STOP_TIMEOUT.as_secs();
+    if stop.load(Ordering::SeqCst) {
+        tracing::warn!(
+            camera = camera.name(),
+            "the pipeline has not stopped after {secs} s (an element is blocked); left behind"
+        );
+        return false;
+    }
+    let message = format!(
+        "the last pipeline has not stopped after {secs} s (an element is blocked); \
+         the next attempt waits for it"
+    );
+    tracing::warn!(camera = camera.name(), "{message}");
+    camera.set_state(CameraState::Failed, Some(("blocked", &message)), None);
+    loop {
+        if stopping.wait(POLL) {
+            tracing::info!(camera = camera.name(), "the blocked pipeline has stopped");
+            return true;
+        }
+        if stop.load(Ordering::SeqCst) {
+            return false;
+        }
+    }
+}
+
+/// One attempt: builds the pipeline, starts it on its [`StateThread`] and watches it.
+fn run_once(camera: &Arc<CameraRecord>, wake: &Sender<()>, stop: &AtomicBool) -> Attempt {
     let last_frame_ms = Arc::new(AtomicU64::new(0));
     let on_frame = {
         let camera = camera.clone();
@@ -246,30 +301,48 @@ fn run_once(
         pipeline::Pacing::Live,
     ) {
         Ok(p) => p,
-        Err(e) => return (Some(StreamEnd::new("pipeline", e.to_string())), false),
+        Err(e) => {
+            return Attempt {
+                end: Some(StreamEnd::new("pipeline", e.to_string())),
+                delivered: false,
+                stopping: None,
+            };
+        }
     };
-    let end = watch(camera, &pipeline, &last_frame_ms, stop);
-    let _ = pipeline.set_state(gst::State::Null);
-    (end, last_frame_ms.load(Ordering::Relaxed) > 0)
+    let (end, stopping) = match StateThread::start(&pipeline, camera.name()) {
+        Ok(thread) => {
+            let end = watch(camera, &pipeline, &thread, &last_frame_ms, stop);
+            (end, Some(thread.stop()))
+        }
+        Err(e) => (
+            Some(StreamEnd::new(
+                "pipeline",
+                format!("cannot start a thread: {e}"),
+            )),
+            None,
+        ),
+    };
+    Attempt {
+        end,
+        delivered: last_frame_ms.load(Ordering::Relaxed) > 0,
+        stopping,
+    }
 }
 
 fn watch(
     camera: &CameraRecord,
     pipeline: &gst::Pipeline,
+    thread: &StateThread,
     last_frame_ms: &AtomicU64,
     stop: &AtomicBool,
 ) -> Option<StreamEnd> {
     let Some(bus) = pipeline.bus() else {
         return Some(StreamEnd::new("pipeline", "pipeline has no bus"));
     };
-    if let Err(e) = pipeline.set_state(gst::State::Playing) {
-        // The bus usually holds the real reason.
-        return Some(
-            drain_error(&bus)
-                .unwrap_or_else(|| StreamEnd::new("pipeline", format!("cannot start: {e}"))),
-        );
-    }
-    let started = Instant::now();
+    // The first frame is awaited from the end of the start; a start that blocks is reported.
+    let mut started = Instant::now();
+    let mut starting = true;
+    let mut blocked = false;
     let stall_timeout = camera.config.stall_timeout.as_millis() as u64;
     let mut state = CameraState::Connecting;
     loop {
@@ -283,6 +356,37 @@ fn watch(
                     return Some(StreamEnd::new("eos", "the source ended the stream"));
                 }
                 _ => {}
+            }
+        }
+        if starting {
+            match thread.poll_start() {
+                Start::Pending => {
+                    if !blocked && started.elapsed() > FIRST_FRAME_TIMEOUT {
+                        let message = format!(
+                            "the source has not finished starting after {} s (a named pipe \
+                             with no writer, a device that does not answer); waiting for it",
+                            FIRST_FRAME_TIMEOUT.as_secs()
+                        );
+                        tracing::warn!(camera = camera.name(), "{message}");
+                        camera.set_state(CameraState::Failed, Some(("blocked", &message)), None);
+                        blocked = true;
+                    }
+                    continue;
+                }
+                Start::Failed(e) => {
+                    // The bus usually holds the real reason.
+                    return Some(drain_error(&bus).unwrap_or_else(|| {
+                        StreamEnd::new("pipeline", format!("cannot start: {e}"))
+                    }));
+                }
+                Start::Done => {
+                    starting = false;
+                    started = Instant::now();
+                    if blocked {
+                        tracing::info!(camera = camera.name(), "the source has started");
+                        camera.set_state(CameraState::Connecting, None, None);
+                    }
+                }
             }
         }
         let last = last_frame_ms.load(Ordering::Relaxed);

@@ -15,6 +15,7 @@ const REASONS = {
   "no-frames": "Connected, but no video arrives",
   "stalled": "Video stopped",
   "pipeline": "Internal video pipeline error",
+  "blocked": "Video source not answering",
 };
 
 /** What to do about a reason that needs a person. */
@@ -23,6 +24,7 @@ const ADVICE = {
   "unauthorized": "check the user name and password",
   "protocol-error": "check that the URL points at the camera's RTSP port",
   "unsupported-codec": "set the camera to H.264 or H.265",
+  "blocked": "check that the device or named pipe in the URL is being fed",
 };
 
 function reasonMessage(camera) {
