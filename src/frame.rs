@@ -93,6 +93,20 @@ impl Frame {
         ((77 * px(r) + 150 * px(g) + 29 * px(b)) >> 8) as u8
     }
 
+    /// The same frame over a copy of its pixels, so that a decoder's buffer can go back to its
+    /// pool: for a frame kept for long (a snapshot waiting for its turn), which would otherwise
+    /// make the camera's pool allocate another buffer for every frame held.
+    pub fn detached(&self) -> Frame {
+        let bytes = match &self.pixels {
+            FramePixels::Gst(mapped) => mapped.as_slice().to_vec(),
+            FramePixels::Owned(bytes) => bytes.clone(),
+        };
+        Frame {
+            pixels: FramePixels::Owned(bytes),
+            ..*self
+        }
+    }
+
     /// The pixels, borrowed, in their own format.
     pub fn view(&self) -> FrameView<'_> {
         let data: &[u8] = match &self.pixels {
@@ -203,6 +217,43 @@ impl FrameSlot {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use gstreamer as gst;
+    use gstreamer::prelude::*;
+
+    #[test]
+    fn a_detached_frame_gives_the_decoders_buffer_back_to_its_pool() {
+        gst::init().expect("GStreamer");
+        // A pool of one buffer, like a decoder's pool with every other buffer out.
+        let pool = gst::BufferPool::new();
+        let mut config = pool.config();
+        config.set_params(None, 48, 1, 1);
+        pool.set_config(config).expect("config");
+        pool.set_active(true).expect("active");
+        let dont_wait =
+            gst::BufferPoolAcquireParams::with_flags(gst::BufferPoolAcquireFlags::DONTWAIT);
+        let mut buffer = pool.acquire_buffer(None).expect("a buffer");
+        buffer
+            .get_mut()
+            .expect("writable")
+            .copy_from_slice(0, &[7u8; 48])
+            .expect("fill");
+        let frame = Frame {
+            pixels: FramePixels::Gst(buffer.into_mapped_buffer_readable().expect("map")),
+            ..Frame::from_rgb(4, 4, Vec::new())
+        };
+        assert!(pool.acquire_buffer(Some(&dont_wait)).is_err(), "the pool is empty");
+
+        let kept = frame.detached();
+        drop(frame);
+        assert!(
+            pool.acquire_buffer(Some(&dont_wait)).is_ok(),
+            "the buffer went back to the pool"
+        );
+        assert!(matches!(kept.pixels, FramePixels::Owned(_)));
+        assert_eq!(kept.view().data, &[7u8; 48]);
+        assert_eq!((kept.width, kept.height, kept.format), (4, 4, PixelFormat::Rgb));
+        pool.set_active(false).expect("inactive");
+    }
 
     #[test]
     fn newest_frame_wins_and_drops_are_counted() {

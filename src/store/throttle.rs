@@ -6,7 +6,9 @@
 //! event's last snapshot, or before the event's `end` is stored, whichever comes first. So an
 //! event gets at most one snapshot per interval plus its first, and its best view is on disk
 //! by the time its `end` goes out. Kept views hold their frames, which stay counted against
-//! the writer's frame limit until written; entries are dropped when their event ends.
+//! the writer's frame limit until written; entries are dropped when their event ends. A kept
+//! view is a copy of its frame: the decoder's buffer goes back to its pool at once, instead of
+//! the pool growing by a buffer for every view held (one 720p frame, 1.4 MB, each).
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -42,9 +44,14 @@ impl Throttle {
             .get(id)
             .is_some_and(|&at| now.duration_since(at) < SNAPSHOT_INTERVAL);
         if recent {
+            // Held up to SNAPSHOT_INTERVAL: a copy, so the decoder's buffer goes back to its
+            // pool at once.
             let kept = Pending {
                 change: p.change.clone(),
-                frame: p.frame.take(),
+                frame: p.frame.take().map(|mut f| {
+                    f.detach();
+                    f
+                }),
             };
             self.kept.insert(id.clone(), kept);
         } else {

@@ -89,6 +89,14 @@ pub(super) struct QueuedFrame {
     counters: Arc<Counters>,
 }
 
+impl QueuedFrame {
+    /// Puts the frame over its own copy of the pixels ([`Frame::detached`]), for a frame that
+    /// will be held a while; it stays counted as pending.
+    pub(super) fn detach(&mut self) {
+        self.frame = Arc::new(self.frame.detached());
+    }
+}
+
 impl Drop for QueuedFrame {
     fn drop(&mut self) {
         self.counters.frames_pending.fetch_sub(1, Ordering::AcqRel);
