@@ -129,17 +129,6 @@ pub fn build(
         });
     }
 
-    if let Some(pad) = sink.static_pad("sink") {
-        pad.add_probe(gst::PadProbeType::QUERY_DOWNSTREAM, |_, info| {
-            if let Some(gst::PadProbeData::Query(query)) = &mut info.data
-                && let gst::QueryViewMut::Allocation(allocation) = query.view_mut()
-            {
-                ask_for_held_frames(allocation);
-            }
-            gst::PadProbeReturn::Ok
-        });
-    }
-
     let on_decoder: Arc<dyn Fn(Result<String, String>) + Send + Sync> = Arc::from(hooks.on_decoder);
     match camera.source.scheme() {
         "test" => add_test_source(&pipeline, camera, &scaler)?,
@@ -160,30 +149,6 @@ pub fn build(
             .build(),
     );
     Ok(pipeline)
-}
-
-/// Decoded frames of one camera that can be out of its pool at once: the decoder's reference
-/// frames (two or three for H.264 here) and those the appliance holds — the camera's slot, a
-/// detection worker, the latest analysed frame (`frame.jpg`, MJPEG), a snapshot on its way to
-/// the store. Measured: with no minimum, the 12 pools of a 12-camera soak grew to 6–7.
-pub const HELD_FRAMES: u32 = 6;
-
-/// Asks whoever allocates the frames that reach the appsink (the decoder, or the scaler when it
-/// resizes) for a pool of at least [`HELD_FRAMES`] buffers. A pool allocates its minimum when it
-/// starts and grows only when every buffer is out; without a minimum it grew one frame (1.4 MB
-/// at 720p) at a time over the first minutes, whenever frames happened to be held at once,
-/// which was most of the RSS growth of a running appliance (PERFORMANCE.md, "Memory").
-fn ask_for_held_frames(allocation: &mut gst::query::Allocation) {
-    if allocation.allocation_pools().next().is_some() {
-        return;
-    }
-    let size = allocation
-        .caps()
-        .and_then(|caps| gst_video::VideoInfo::from_caps(caps).ok())
-        .and_then(|info| u32::try_from(info.size()).ok());
-    if let Some(size) = size {
-        allocation.add_allocation_pool(None::<&gst::BufferPool>, size, HELD_FRAMES, 0);
-    }
 }
 
 fn buffer_pts_ms(buffer: &gst::BufferRef) -> Option<u64> {
@@ -448,43 +413,4 @@ fn add_test_source(
     gst::Element::link_many([&src, &caps, next])
         .map_err(|e| BuildError::Link(format!("videotestsrc: {e}")))?;
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn allocation_query(width: u32, height: u32) -> gst::query::Allocation<gst::Query> {
-        gst::init().expect("GStreamer");
-        let caps = gst_video::VideoCapsBuilder::new()
-            .format(gst_video::VideoFormat::I420)
-            .width(width as i32)
-            .height(height as i32)
-            .framerate(gst::Fraction::new(30, 1))
-            .build();
-        gst::query::Allocation::new(Some(&caps), true)
-    }
-
-    #[test]
-    fn the_pool_asked_for_holds_the_frames_the_appliance_keeps() {
-        let mut query = allocation_query(1280, 720);
-        ask_for_held_frames(&mut query);
-        let pools: Vec<_> = query.allocation_pools().collect();
-        assert_eq!(pools.len(), 1);
-        let (pool, size, min, max) = &pools[0];
-        assert!(pool.is_none(), "no pool of our own: the allocator keeps its own kind");
-        assert_eq!(*size, 1280 * 720 * 3 / 2, "one I420 frame");
-        assert_eq!(*min, HELD_FRAMES);
-        assert_eq!(*max, 0, "never capped: a held frame must not stall the decoder");
-    }
-
-    #[test]
-    fn a_pool_already_proposed_is_left_alone() {
-        let mut query = allocation_query(320, 240);
-        query.add_allocation_pool(None::<&gst::BufferPool>, 4096, 1, 2);
-        ask_for_held_frames(&mut query);
-        let pools: Vec<_> = query.allocation_pools().collect();
-        assert_eq!(pools.len(), 1);
-        assert_eq!((pools[0].1, pools[0].2, pools[0].3), (4096, 1, 2));
-    }
 }
