@@ -241,7 +241,10 @@ mod tests {
             pixels: FramePixels::Gst(buffer.into_mapped_buffer_readable().expect("map")),
             ..Frame::from_rgb(4, 4, Vec::new())
         };
-        assert!(pool.acquire_buffer(Some(&dont_wait)).is_err(), "the pool is empty");
+        assert!(
+            pool.acquire_buffer(Some(&dont_wait)).is_err(),
+            "the pool is empty"
+        );
 
         let kept = frame.detached();
         drop(frame);
@@ -251,7 +254,10 @@ mod tests {
         );
         assert!(matches!(kept.pixels, FramePixels::Owned(_)));
         assert_eq!(kept.view().data, &[7u8; 48]);
-        assert_eq!((kept.width, kept.height, kept.format), (4, 4, PixelFormat::Rgb));
+        assert_eq!(
+            (kept.width, kept.height, kept.format),
+            (4, 4, PixelFormat::Rgb)
+        );
         pool.set_active(false).expect("inactive");
     }
 

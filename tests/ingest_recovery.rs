@@ -34,6 +34,18 @@ fn wait_state(
     })
 }
 
+/// Asserts that `camera` (as listed) goes on being analysed: its `frames_analysed` rises by
+/// more than five within 10 s.
+fn assert_still_analysed(base: &str, camera_now: &Value) {
+    let name = camera_now["name"].as_str().expect("name");
+    let before = camera_now["frames_analysed"].as_u64().expect("counter");
+    let progressed = wait_for(Duration::from_secs(10), || {
+        let now = camera(base, name)?["frames_analysed"].as_u64()?;
+        (now > before + 5).then_some(())
+    });
+    assert!(progressed.is_some(), "{name} stopped being analysed");
+}
+
 /// A TCP server that answers every connection with pseudo-random bytes.
 fn garbage_server() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -74,23 +86,11 @@ fn closed_port() -> u16 {
 /// A short H.265 clip, made with x265enc.
 fn h265_clip(dir: &std::path::Path) -> std::path::PathBuf {
     let path = dir.join("h265.mp4");
-    let location = format!("location={}", path.display());
-    common::gst_launch(&[
-        "videotestsrc",
-        "num-buffers=100",
-        "!",
-        "video/x-raw,width=320,height=240,framerate=10/1",
-        "!",
-        "x265enc",
-        "key-int-max=10",
-        "!",
-        "h265parse",
-        "!",
-        "mp4mux",
-        "!",
-        "filesink",
-        &location,
-    ]);
+    common::test_pattern_clip(
+        &path,
+        100,
+        &["x265enc", "key-int-max=10", "!", "h265parse", "!", "mp4mux"],
+    );
     path
 }
 
@@ -136,12 +136,7 @@ fn every_failure_gets_its_state_and_reason_while_good_cameras_stream() {
     assert_eq!(locked["decoder"], "h264 → avdec_h264");
     // The good cameras stream and are analysed while the others fail around them.
     let good = wait_state(&base, "good", "streaming", None, t);
-    let before = good["frames_analysed"].as_u64().expect("counter");
-    let progressed = wait_for(Duration::from_secs(10), || {
-        let now = camera(&base, "good")?["frames_analysed"].as_u64()?;
-        (now > before + 5).then_some(())
-    });
-    assert!(progressed.is_some(), "good camera stopped being analysed");
+    assert_still_analysed(&base, &good);
     // Retries go on for the failed ones.
     let wrong = wait_for(Duration::from_secs(15), || {
         let c = camera(&base, "wrongpw")?;
@@ -274,22 +269,7 @@ fn a_source_that_blocks_is_reported_heals_and_never_holds_a_removal_or_the_shutd
     let never = named_pipe(dir.path(), "never.ts");
     let gone = named_pipe(dir.path(), "gone.ts");
     let clip = dir.path().join("clip.ts");
-    let location = format!("location={}", clip.display());
-    common::gst_launch(&[
-        "videotestsrc",
-        "num-buffers=50",
-        "!",
-        "video/x-raw,width=320,height=240,framerate=10/1",
-        "!",
-        "x264enc",
-        "!",
-        "h264parse",
-        "!",
-        "mpegtsmux",
-        "!",
-        "filesink",
-        &location,
-    ]);
+    common::test_pattern_clip(&clip, 50, &["x264enc", "!", "h264parse", "!", "mpegtsmux"]);
     let cameras = [
         format!("pipe=file://{}", pipe.display()),
         format!("never=file://{}", never.display()),
@@ -310,12 +290,7 @@ fn a_source_that_blocks_is_reported_heals_and_never_holds_a_removal_or_the_shutd
     }
     // The others stream and are analysed meanwhile.
     let ball = wait_state(&base, "ball", "streaming", None, t);
-    let before = ball["frames_analysed"].as_u64().expect("counter");
-    let progressed = wait_for(Duration::from_secs(10), || {
-        let now = camera(&base, "ball")?["frames_analysed"].as_u64()?;
-        (now > before + 5).then_some(())
-    });
-    assert!(progressed.is_some(), "ball stopped being analysed");
+    assert_still_analysed(&base, &ball);
 
     // Removing a blocked camera does not wait for its source.
     let removed = reqwest::blocking::Client::new()

@@ -79,22 +79,7 @@ fn udp_auto_credentials_mjpeg_and_a_file_that_plays_once() {
     // A short clip that plays once.
     let dir = tempfile::tempdir().expect("tempdir");
     let short = dir.path().join("short.mp4");
-    let location = format!("location={}", short.display());
-    common::gst_launch(&[
-        "videotestsrc",
-        "num-buffers=20",
-        "!",
-        "video/x-raw,width=320,height=240,framerate=10/1",
-        "!",
-        "x264enc",
-        "!",
-        "h264parse",
-        "!",
-        "mp4mux",
-        "!",
-        "filesink",
-        &location,
-    ]);
+    common::test_pattern_clip(&short, 20, &["x264enc", "!", "h264parse", "!", "mp4mux"]);
 
     let repo = common::repo();
     let config = dir.path().join("sources.toml");

@@ -158,6 +158,24 @@ pub fn gst_launch(args: &[&str]) {
     );
 }
 
+/// Writes `frames` frames of GStreamer's test pattern (320x240, 10 fps) to `path`, through
+/// `encode`: the elements after the raw video, e.g. `["x264enc", "!", "h264parse", "!",
+/// "mp4mux"]`.
+pub fn test_pattern_clip(path: &Path, frames: u32, encode: &[&str]) {
+    let buffers = format!("num-buffers={frames}");
+    let location = format!("location={}", path.display());
+    let mut args = vec![
+        "videotestsrc",
+        buffers.as_str(),
+        "!",
+        "video/x-raw,width=320,height=240,framerate=10/1",
+        "!",
+    ];
+    args.extend_from_slice(encode);
+    args.extend(["!", "filesink", location.as_str()]);
+    gst_launch(&args);
+}
+
 /// Polls `f` every 100 ms until it returns `Some` or `timeout` passes.
 pub fn wait_for<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
     let deadline = Instant::now() + timeout;
