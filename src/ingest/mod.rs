@@ -248,8 +248,7 @@ fn wait_stopped(camera: &CameraRecord, stopping: &Stopping, stop: &AtomicBool) -
         "the last pipeline has not stopped after {secs} s (an element is blocked); \
          the next attempt waits for it"
     );
-    tracing::warn!(camera = camera.name(), "{message}");
-    camera.set_state(CameraState::Failed, Some(("blocked", &message)), None);
+    show_blocked(camera, &message);
     loop {
         if stopping.wait(POLL) {
             tracing::info!(camera = camera.name(), "the blocked pipeline has stopped");
@@ -259,6 +258,12 @@ fn wait_stopped(camera: &CameraRecord, stopping: &Stopping, stop: &AtomicBool) -
             return false;
         }
     }
+}
+
+/// Shows the camera as `failed` with reason `blocked`: an element is stuck in a state change.
+fn show_blocked(camera: &CameraRecord, message: &str) {
+    tracing::warn!(camera = camera.name(), "{message}");
+    camera.set_state(CameraState::Failed, Some(("blocked", message)), None);
 }
 
 /// One attempt: builds the pipeline, starts it on its [`StateThread`] and watches it.
@@ -367,8 +372,7 @@ fn watch(
                              with no writer, a device that does not answer); waiting for it",
                             FIRST_FRAME_TIMEOUT.as_secs()
                         );
-                        tracing::warn!(camera = camera.name(), "{message}");
-                        camera.set_state(CameraState::Failed, Some(("blocked", &message)), None);
+                        show_blocked(camera, &message);
                         blocked = true;
                     }
                     continue;
